@@ -1,0 +1,183 @@
+"""``cfg.yaml``: parsing and validation, with errors that name the file, the key and what was
+expected, before anything runs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rescue.errors import ConfigError
+from rescue.kinds import USER_KINDS
+from rescue.yaml_loader import load_yaml
+
+BUILTIN_ROLES = (
+    "learning_rate",
+    "init",
+    "normalization",
+    "resample_every",
+    "grad_clip",
+    "warmup",
+    "loss_weight",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Knob(_Strict):
+    """A param rescue may change: its role (what remedies act on) and its domain."""
+
+    role: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_domain(self) -> Knob:
+        numeric = self.low is not None or self.high is not None
+        if numeric and self.choices is not None:
+            raise ValueError("either low/high (a number range) or choices, not both")
+        if not numeric and self.choices is None:
+            raise ValueError("a domain: low and high for a number, or choices for a category")
+        if numeric:
+            if self.low is None or self.high is None:
+                raise ValueError("both low and high")
+            if not self.low < self.high:
+                raise ValueError(f"low < high (got low={self.low}, high={self.high})")
+            if self.log and self.low <= 0:
+                raise ValueError("low > 0 for a log domain")
+        elif len(self.choices or ()) < 2:
+            raise ValueError("at least two choices")
+        return self
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.choices is not None
+
+    def contains(self, value: Any) -> bool:
+        if self.is_categorical:
+            return value in self.choices
+        return isinstance(value, (int, float)) and self.low <= value <= self.high
+
+    def describe(self) -> str:
+        if self.is_categorical:
+            return f"one of {list(self.choices)}"
+        return f"a number in [{self.low:g}, {self.high:g}]" + (" (log scale)" if self.log else "")
+
+
+class MetricSpec(_Strict):
+    kind: Literal[USER_KINDS]  # type: ignore[valid-type]
+
+
+class Target(_Strict):
+    below: float | None = None
+    above: float | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Target:
+        if (self.below is None) == (self.above is None):
+            raise ValueError("exactly one of below or above")
+        return self
+
+    def met_by(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        return value < self.below if self.below is not None else value > self.above
+
+    def describe(self) -> str:
+        return f"< {self.below:g}" if self.below is not None else f"> {self.above:g}"
+
+
+class Budget(_Strict):
+    restarts: int = Field(default=5, ge=0)
+    seconds: float | None = Field(default=None, gt=0)
+
+
+class RayOptions(_Strict):
+    address: str | None = None
+    cpus_per_run: float = Field(default=1, gt=0)
+    gpus_per_run: float = Field(default=0, ge=0)
+
+
+class RescueConfig(_Strict):
+    params: dict[str, Any]
+    knobs: dict[str, Knob]
+    metrics: dict[str, MetricSpec] = Field(default_factory=dict)
+    success: dict[str, Target] = Field(default_factory=dict)
+    budget: Budget = Field(default_factory=Budget)
+    policy: str = "default"
+    ray: RayOptions = Field(default_factory=RayOptions)
+
+    @property
+    def metric_kinds(self) -> dict[str, str]:
+        return {name: spec.kind for name, spec in self.metrics.items()}
+
+    def knob_values(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        source = self.params if config is None else config
+        return {name: source[name] for name in self.knobs}
+
+
+def load_config(path: str | Path, roles: tuple[str, ...] = BUILTIN_ROLES) -> RescueConfig:
+    """Read and validate ``path``; every problem is a :class:`ConfigError`.
+
+    ``roles`` are the knob roles allowed: the built-in ones and any the policy's remedies use.
+    """
+    file = str(path)
+    try:
+        raw = load_yaml(path)
+    except FileNotFoundError:
+        raise ConfigError(file, "", "an existing YAML file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(file, "", f"valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(file, "", "a mapping with params and knobs at the top level", raw)
+    try:
+        config = RescueConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _config_error(file, exc) from None
+    check_knobs(config, file, roles)
+    return config
+
+
+def check_knobs(config: RescueConfig, file: str, roles: tuple[str, ...]) -> None:
+    for name, knob in config.knobs.items():
+        if knob.role not in roles:
+            raise ConfigError(file, f"knobs.{name}.role", f"one of {list(roles)}", knob.role)
+        if name not in config.params:
+            raise ConfigError(file, f"knobs.{name}", "a knob that names a key of params")
+        value = config.params[name]
+        if not knob.contains(value):
+            raise ConfigError(
+                file, f"params.{name}", f"{knob.describe()} (the domain of knob {name})", value
+            )
+
+
+_FIELD_NAMES = {
+    (): RescueConfig,
+    ("budget",): Budget,
+    ("ray",): RayOptions,
+}
+
+
+def _config_error(file: str, exc: ValidationError) -> ConfigError:
+    error = exc.errors()[0]
+    loc = tuple(str(part) for part in error["loc"])
+    key = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        parent = _FIELD_NAMES.get(loc[:-1])
+        if parent is None and len(loc) == 3 and loc[0] == "knobs":
+            parent = Knob
+        elif parent is None and len(loc) == 3 and loc[0] in {"metrics", "success"}:
+            parent = MetricSpec if loc[0] == "metrics" else Target
+        allowed = list(parent.model_fields) if parent else []
+        return ConfigError(file, key, f"a known key (one of {allowed}); unknown key")
+    if error["type"] == "missing":
+        return ConfigError(file, key, "this required key")
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+    return ConfigError(file, key, message, error.get("input"))

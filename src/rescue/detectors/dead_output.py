@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import statistics
+
+from rescue.detectors.base import Detector, Streak, check_count, check_fraction, check_positive
+from rescue.findings import Finding
+from rescue.kinds import Kind
+from rescue.stream import MetricStream
+
+
+class DeadOutput(Detector):
+    """The network has stopped producing signal: zero gradients with a flat loss, or outputs
+    collapsed to a constant.
+
+    Either a ``grad_norm`` metric stays below ``grad_eps`` for ``patience`` reports while every
+    loss is flat (relative spread below ``flat``) -- if a loss moves, the gradient metric is
+    mis-instrumented instead (``silent_metric``) -- or an ``output_std`` metric falls below
+    ``collapse`` times its first level (or below ``output_eps``) for ``patience`` reports.
+
+    >>> from rescue.stream import MetricStream
+    >>> stream, detector = MetricStream(), DeadOutput(patience=3)
+    >>> for _ in range(4):
+    ...     _ = stream.append({"loss": 0.69, "grad_norm": 0.0})
+    ...     finding = detector.on_report(stream)
+    >>> finding.signature
+    'dead_output'
+    """
+
+    signature = "dead_output"
+
+    def __init__(
+        self,
+        patience: int = 10,
+        grad_eps: float = 1e-8,
+        flat: float = 0.01,
+        collapse: float = 0.01,
+        output_eps: float = 1e-8,
+    ) -> None:
+        self.patience = check_count("patience", patience)
+        self.grad_eps = check_positive("grad_eps", grad_eps)
+        self.flat = check_fraction("flat", flat)
+        self.collapse = check_fraction("collapse", collapse)
+        self.output_eps = check_positive("output_eps", output_eps)
+        self._streak = Streak(self.patience)
+
+    def on_report(self, stream: MetricStream) -> Finding | None:
+        for series in stream.of_kind(Kind.GRAD_NORM):
+            zero = abs(series.last) < self.grad_eps and self._losses_flat(stream)
+            onset = self._streak.update(series.name, zero, stream.step)
+            if onset is not None:
+                return self.finding(
+                    stream,
+                    series.name,
+                    f"{series.name} has been {series.last:.2g} with every loss flat for "
+                    f"{stream.step - onset + 1} reports",
+                    onset=onset,
+                    grad_norm=series.last,
+                )
+        for series in stream.of_kind(Kind.OUTPUT_STD):
+            first = series.first
+            collapsed = abs(series.last) < max(self.output_eps, self.collapse * abs(first))
+            onset = self._streak.update(series.name, collapsed, stream.step)
+            if onset is not None:
+                return self.finding(
+                    stream,
+                    series.name,
+                    f"{series.name} fell to {series.last:.3g} (first {first:.3g}): the outputs "
+                    f"are a constant",
+                    onset=onset,
+                    output_std=series.last,
+                    first=first,
+                )
+        return None
+
+    def _losses_flat(self, stream: MetricStream) -> bool:
+        for loss in stream.of_kind(Kind.LOSS):
+            values = loss.window(self.patience)
+            mean = statistics.fmean(values) if values else 0.0
+            if mean and (max(values) - min(values)) / abs(mean) > self.flat:
+                return False
+        return True

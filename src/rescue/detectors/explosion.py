@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from rescue.detectors.base import Detector, Streak, check_count, check_positive
+from rescue.findings import Finding
+from rescue.kinds import Kind
+from rescue.stream import MetricStream
+
+
+class Explosion(Detector):
+    """A loss is orders of magnitude above its early level or above a natural scale.
+
+    ``growth``: how many times its first level a loss may reach. ``ceiling``: a level no loss
+    on sanely scaled targets reaches (seed 004's value loss stood at 998,829 from its first
+    report, so only an absolute scale can see it); set it to ``null`` for losses whose natural
+    scale is large (sums over many elements).
+
+    >>> from rescue.stream import MetricStream
+    >>> stream, detector = MetricStream(), Explosion()
+    >>> for v in [998829.64, 224572.52]:
+    ...     _ = stream.append({"value_loss": v})
+    ...     finding = detector.on_report(stream)
+    >>> finding.signature
+    'explosion'
+    """
+
+    signature = "explosion"
+
+    def __init__(
+        self, growth: float = 100.0, ceiling: float | None = 1.0e4, patience: int = 2
+    ) -> None:
+        self.growth = check_positive("growth", growth)
+        self.ceiling = None if ceiling is None else check_positive("ceiling", ceiling)
+        self._streak = Streak(check_count("patience", patience))
+
+    def on_report(self, stream: MetricStream) -> Finding | None:
+        for series in stream.of_kind(Kind.LOSS):
+            level, early = series.level, series.first_level
+            grown = early > 0 and level > self.growth * early
+            huge = self.ceiling is not None and abs(level) > self.ceiling
+            onset = self._streak.update(series.name, grown or huge, stream.step)
+            if onset is None:
+                continue
+            if huge:
+                why = f"{series.name} is {level:.4g}, above the natural scale {self.ceiling:g}"
+            else:
+                why = (
+                    f"{series.name} is {level / early:.0f}x its early level "
+                    f"({early:.4g} -> {level:.4g})"
+                )
+            return self.finding(stream, series.name, why, onset=onset, level=level, early=early)
+        return None

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import math
+
+from rescue.detectors.base import Detector
+from rescue.findings import Finding
+from rescue.stream import MetricStream
+
+
+class NonFinite(Detector):
+    """Any reported metric became NaN or ±inf.
+
+    >>> from rescue.stream import MetricStream
+    >>> stream, detector = MetricStream(), NonFinite()
+    >>> _ = stream.append({"loss": float("nan")})
+    >>> detector.on_report(stream).reason
+    'loss became nan at report 0'
+    """
+
+    signature = "non_finite"
+
+    def on_report(self, stream: MetricStream) -> Finding | None:
+        for name, value in stream.latest.items():
+            values = value if isinstance(value, list) else (value,)
+            bad = next((v for v in values if not math.isfinite(v)), None)
+            if bad is not None:
+                series = stream.series.get(name)
+                before = series.recent[-1] if series and series.recent else None
+                return self.finding(
+                    stream,
+                    name,
+                    f"{name} became {bad} at report {stream.step}",
+                    value=str(bad),
+                    last_finite=before,
+                )
+        return None

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import statistics
+
+from rescue.detectors.base import Detector, check_count, check_fraction
+from rescue.findings import Finding
+from rescue.kinds import Kind
+from rescue.stream import MetricStream
+
+
+class Oscillation(Detector):
+    """A loss swings widely around a flat trend without making progress.
+
+    Over the last ``window`` reports: the linear trend moves less than ``flat`` of the mean,
+    the swings around it (standard deviation of the residuals) exceed ``amplitude`` of the mean,
+    and the mean is still above ``progress`` times the loss's first level. Noise around a
+    converged low loss is not oscillation: it fails the progress test.
+
+    >>> from rescue.detectors.base import replay
+    >>> swings = [{"loss": 1.3 if i % 2 else 0.7} for i in range(30)]
+    >>> replay(Oscillation(), swings)[0].reason
+    'loss swings ±30% around a flat trend at 1 over 30 reports'
+    """
+
+    signature = "oscillation"
+
+    def __init__(
+        self,
+        window: int = 30,
+        amplitude: float = 0.15,
+        flat: float = 0.1,
+        progress: float = 0.5,
+    ) -> None:
+        self.window = check_count("window", window, minimum=4)
+        self.amplitude = check_fraction("amplitude", amplitude)
+        self.flat = check_fraction("flat", flat)
+        self.progress = check_fraction("progress", progress)
+
+    def on_report(self, stream: MetricStream) -> Finding | None:
+        for series in stream.of_kind(Kind.LOSS):
+            if len(series.recent) < self.window:
+                continue
+            values = series.window(self.window)
+            mean = statistics.fmean(values)
+            if mean <= 0:
+                continue
+            slope, intercept = statistics.linear_regression(range(len(values)), values)
+            residuals = [v - (slope * i + intercept) for i, v in enumerate(values)]
+            swing = statistics.pstdev(residuals) / mean
+            drift = abs(slope * len(values)) / mean
+            stalled = mean > self.progress * series.first_level
+            if swing > self.amplitude and drift < self.flat and stalled:
+                return self.finding(
+                    stream,
+                    series.name,
+                    f"{series.name} swings ±{swing:.0%} around a flat trend at {mean:.4g} "
+                    f"over {self.window} reports",
+                    onset=stream.step - self.window + 1,
+                    relative_swing=swing,
+                    relative_drift=drift,
+                    mean=mean,
+                )
+        return None

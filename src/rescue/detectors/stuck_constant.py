@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import statistics
+
+from rescue.detectors.base import Detector, check_count, check_fraction
+from rescue.findings import Finding
+from rescue.kinds import Kind
+from rescue.stream import MetricStream
+
+
+class StuckConstant(Detector):
+    """A loss sits at one value for a long time and never improved from where it started.
+
+    Over the last ``window`` reports the loss varies by less than ``tolerance`` (relative
+    standard deviation) and stands within ``progress`` of its first level. A loss stuck at
+    about 1.0 is the classic sign of targets normalised per batch (seed 004).
+
+    >>> from rescue.stream import MetricStream
+    >>> stream, detector = MetricStream(), StuckConstant(window=5)
+    >>> for v in [1.0, 1.01, 0.99, 1.0, 1.0, 1.01]:
+    ...     _ = stream.append({"value_loss": v})
+    ...     finding = detector.on_report(stream)
+    >>> "about 1.0" in finding.reason
+    True
+    """
+
+    signature = "stuck_constant"
+
+    def __init__(self, window: int = 20, tolerance: float = 0.05, progress: float = 0.1) -> None:
+        self.window = check_count("window", window, minimum=3)
+        self.tolerance = check_fraction("tolerance", tolerance)
+        self.progress = check_fraction("progress", progress)
+
+    def on_report(self, stream: MetricStream) -> Finding | None:
+        for series in stream.of_kind(Kind.LOSS):
+            if len(series.recent) < self.window:
+                continue
+            values = series.window(self.window)
+            mean = statistics.fmean(values)
+            if mean == 0:
+                continue
+            spread = statistics.pstdev(values) / abs(mean)
+            never_improved = abs(mean - series.first_level) <= self.progress * abs(
+                series.first_level
+            )
+            if spread < self.tolerance and never_improved:
+                about_one = abs(mean - 1.0) < 0.05
+                hint = " (about 1.0: targets normalised per batch?)" if about_one else ""
+                return self.finding(
+                    stream,
+                    series.name,
+                    f"{series.name} has stayed at {mean:.4g} ±{spread:.1%} for "
+                    f"{self.window} reports{hint}",
+                    onset=stream.step - self.window + 1,
+                    mean=mean,
+                    relative_std=spread,
+                    about_one=about_one,
+                )
+        return None

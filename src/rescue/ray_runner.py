@@ -1,0 +1,171 @@
+"""The Ray adapter: runs one configuration as a Ray Tune function trial, hands every report to
+a watcher as it arrives, and stops the trial when the watcher says so."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import ray
+from ray import tune
+from ray.tune.result import AUTO_RESULT_KEYS
+
+from rescue.reporting import Metrics
+from rescue.tune_sink import run_user_train
+
+# Keys Ray Tune adds to every result; everything else in a result is the user's metrics.
+TUNE_KEYS = frozenset(AUTO_RESULT_KEYS) | {
+    "done",
+    "trial_id",
+    "experiment_tag",
+    "should_checkpoint",
+    "__duplicate__",
+    "timesteps_this_iter",
+    "episodes_this_iter",
+    "checkpoint_dir_name",
+}
+
+
+def user_metrics(result: dict[str, Any]) -> Metrics:
+    metrics: Metrics = {}
+    for name, value in result.items():
+        if name in TUNE_KEYS or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            metrics[name] = float(value)
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
+            metrics[name] = [float(v) for v in value]
+    return metrics
+
+
+class RunWatcher(Protocol):
+    def on_report(self, metrics: Metrics) -> bool:
+        """Called in the driver for every report, in order; True stops the run."""
+
+    def should_stop(self) -> bool:
+        """Polled several times a second, also while no report arrives (stalls)."""
+
+
+@dataclass
+class Execution:
+    status: Literal["completed", "stopped", "crashed"]
+    error: str | None = None
+    checkpoints: list[tuple[int, str]] = field(default_factory=list)
+    trial_dir: str | None = None
+
+
+class _WatchStopper(tune.Stopper):
+    """Hands Tune's results to the watcher. Tune pickles its run config for restoring an
+    experiment; the pickled copy is inert, since the supervisor restores from its own state."""
+
+    def __init__(self, watcher: RunWatcher | None) -> None:
+        self.watcher = watcher
+        self.requested = False
+        self._last_iteration = 0
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        iteration = result.get("training_iteration", 0)
+        if self.watcher is None or iteration <= self._last_iteration:
+            return self.requested  # Tune repeats the last result when a trial ends
+        self._last_iteration = iteration
+        if self.watcher.on_report(user_metrics(result)):
+            self.requested = True
+        return self.requested
+
+    def stop_all(self) -> bool:
+        if self.watcher is not None and not self.requested and self.watcher.should_stop():
+            self.requested = True
+        return self.requested
+
+    def __reduce__(self):
+        return (_WatchStopper, (None,))
+
+
+class RayRunner:
+    """Starts (or attaches to) Ray and runs trials whose results land under ``storage_path``."""
+
+    def __init__(
+        self,
+        storage_path: str | Path,
+        address: str | None = None,
+        cpus_per_run: float = 1,
+        gpus_per_run: float = 0,
+    ) -> None:
+        self.storage_path = str(Path(storage_path).resolve()) if "://" not in str(
+            storage_path
+        ) else str(storage_path)
+        self.address = address
+        self.resources = {"cpu": cpus_per_run, "gpu": gpus_per_run}
+        self._started_here = False
+
+    def start(self) -> None:
+        # Runs keep the user's working directory, as when the script runs by hand.
+        os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+        if ray.is_initialized():
+            return
+        options: dict[str, Any] = dict(
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+        )
+        if self.address:
+            options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
+            ray.init(address=self.address, **options)
+        else:
+            ray.init(num_cpus=os.cpu_count() or 1, **options)
+        self._started_here = True
+
+    def shutdown(self) -> None:
+        if self._started_here and ray.is_initialized():
+            ray.shutdown()
+            self._started_here = False
+
+    def run(
+        self,
+        name: str,
+        script: str,
+        entry: str,
+        config: dict[str, Any],
+        watcher: RunWatcher,
+        resume_from: str | None = None,
+    ) -> Execution:
+        trainable = tune.with_resources(
+            tune.with_parameters(
+                run_user_train, script=script, entry=entry, resume_from=resume_from
+            ),
+            self.resources,
+        )
+        stopper = _WatchStopper(watcher)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=config,
+            tune_config=tune.TuneConfig(num_samples=1),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=self.storage_path,
+                stop=stopper,
+                verbose=0,
+                log_to_file=True,
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+        result = tuner.fit()[0]
+        checkpoints = sorted(
+            (int(metrics.get("training_iteration", 0)) - 1, checkpoint.path)
+            for checkpoint, metrics in (result.best_checkpoints or [])
+        )
+        if result.error is not None:
+            return Execution("crashed", _traceback(result.error), checkpoints, result.path)
+        status = "stopped" if stopper.requested else "completed"
+        return Execution(status, None, checkpoints, result.path)
+
+
+def _traceback(error: BaseException) -> str:
+    cause = getattr(error, "cause", None) or error.__cause__
+    text = str(error)
+    if cause is not None and str(cause) not in text:
+        text += f"\n{cause}"
+    return text

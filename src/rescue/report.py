@@ -1,0 +1,95 @@
+"""``report.json``: what was found, what was changed and why, for every run. It is rewritten
+after every run, atomically, so an interrupted rescue keeps everything already recorded."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rescue.findings import Finding
+
+Outcome = Literal["healthy", "rescued", "not_rescued", "running"]
+
+
+@dataclass
+class RunRecord:
+    run: int
+    config: dict[str, Any]
+    status: Literal["running", "stopped", "completed", "crashed"] = "running"
+    reports: int = 0
+    final_metrics: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    remedy: dict[str, Any] | None = None
+    trial: int | None = None
+    seconds: float = 0.0
+    health: float | None = None
+    met_success: bool = False
+    error: str | None = None
+    checkpoints: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Finding | None:
+        return next((f for f in self.findings if f.action == "restart"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["findings"] = [f.to_dict() for f in self.findings]
+        return data
+
+
+@dataclass
+class RescueReport:
+    script: str
+    config_file: str
+    out: str
+    storage: str
+    study: str
+    outcome: Outcome = "running"
+    final_config: dict[str, Any] | None = None
+    runs: list[RunRecord] = field(default_factory=list)
+    summary: str = ""
+    lessons: dict[str, Any] = field(default_factory=dict)
+    knobs: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.outcome in ("healthy", "rescued") else 3
+
+    @property
+    def total_reports(self) -> int:
+        return sum(r.reports for r in self.runs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "final_config": self.final_config,
+            "summary": self.summary,
+            "runs": [r.to_dict() for r in self.runs],
+            "total_reports": self.total_reports,
+            "lessons": self.lessons,
+            "script": self.script,
+            "config_file": self.config_file,
+            "out": self.out,
+            "storage": self.storage,
+            "study": self.study,
+        }
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(_finite(self.to_dict()), indent=2, default=str) + "\n")
+        os.replace(tmp, path)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: they are written as the strings "nan", "inf", "-inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

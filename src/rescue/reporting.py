@@ -1,0 +1,111 @@
+"""The user-facing reporting calls: ``rescue.report`` and ``rescue.get_checkpoint``.
+
+Reports go to a *sink*. Outside a supervised run the sink prints one compact line per
+report, so the same script runs by hand; inside a supervised run the Ray adapter installs a
+sink that forwards each report to Ray Tune as it is made.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+Metrics = dict[str, float | list[float]]
+
+
+class ReportSink(Protocol):
+    def report(self, metrics: Metrics, checkpoint: Mapping[str, Any] | None) -> None: ...
+
+    def get_checkpoint(self) -> dict[str, Any] | None: ...
+
+
+class PrintSink:
+    """Prints ``step 12 | loss 0.2847 | grad_norm 1.2`` for each report."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream
+        self.step = 0
+
+    def report(self, metrics: Metrics, checkpoint: Mapping[str, Any] | None) -> None:
+        parts = [f"step {self.step}"]
+        for name, value in metrics.items():
+            if isinstance(value, list):
+                parts.append(f"{name} [{', '.join(f'{v:.3g}' for v in value)}]")
+            else:
+                parts.append(f"{name} {value:.6g}")
+        print(" | ".join(parts), file=self.stream or sys.stdout, flush=True)
+        self.step += 1
+
+    def get_checkpoint(self) -> dict[str, Any] | None:
+        return None
+
+
+_sink: ReportSink = PrintSink()
+
+
+def install_sink(sink: ReportSink) -> ReportSink:
+    """Route every later ``report`` to ``sink``; returns the sink it replaced."""
+    global _sink
+    previous, _sink = _sink, sink
+    return previous
+
+
+def normalize_metrics(metrics: Mapping[str, Any]) -> Metrics:
+    """Scalars become floats and 1-D sequences lists of floats; anything else is an error."""
+    out: Metrics = {}
+    for name, value in metrics.items():
+        if not isinstance(name, str):
+            raise TypeError(f"metric names must be strings, got {name!r}")
+        out[name] = _as_metric_value(name, value)
+    return out
+
+
+def _as_metric_value(name: str, value: Any) -> float | list[float]:
+    if hasattr(value, "tolist") and not isinstance(value, numbers.Number):
+        value = value.tolist()  # torch tensors and numpy arrays
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        try:
+            values = [float(v) for v in value]
+        except (TypeError, ValueError):
+            raise TypeError(f"metric {name!r} must be a scalar or a 1-D list of floats") from None
+        return values
+    raise TypeError(
+        f"metric {name!r} must be a scalar or a 1-D list of floats, got {type(value).__name__}"
+    )
+
+
+def report(
+    metrics: Mapping[str, Any] | None = None,
+    /,
+    *,
+    checkpoint: Mapping[str, Any] | None = None,
+    **kw_metrics: Any,
+) -> None:
+    """Report one step's metrics (and optionally a checkpoint dict) to the supervisor.
+
+    >>> import rescue
+    >>> rescue.report(loss=0.25, grad_norm=1.5)
+    step 0 | loss 0.25 | grad_norm 1.5
+    """
+    merged = normalize_metrics({**(metrics or {}), **kw_metrics})
+    _sink.report(merged, checkpoint)
+
+
+def get_checkpoint() -> dict[str, Any] | None:
+    """The checkpoint dict to resume from, or None for a fresh start."""
+    return _sink.get_checkpoint()
+
+
+def is_finite_report(metrics: Metrics) -> bool:
+    for value in metrics.values():
+        values = value if isinstance(value, list) else [value]
+        if not all(math.isfinite(v) for v in values):
+            return False
+    return True

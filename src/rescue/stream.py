@@ -1,0 +1,119 @@
+"""The metric stream of one run: every report, and cheap running statistics per metric that
+detectors read instead of rescanning the history (the per-report cost stays constant)."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rescue.kinds import Kind, MetricKinds
+
+if TYPE_CHECKING:
+    from rescue.config import Target
+
+WINDOW = 64  # the longest window any built-in detector looks at
+
+
+def _median(values: deque[float]) -> float:
+    tail = sorted(values)
+    return tail[len(tail) // 2] if len(tail) % 2 else (tail[0] + tail[1]) / 2
+
+
+@dataclass
+class Series:
+    """Running statistics of one scalar metric.
+
+    ``level`` is the median of the last three values: it follows a trend but ignores a single
+    outlier, which is what a person reading a curve does.
+    """
+
+    name: str
+    kind: Kind
+    count: int = 0
+    first: float = math.nan
+    last: float = math.nan
+    level: float = math.nan
+    first_level: float = math.nan
+    min_level: float = math.inf
+    min_level_step: int = -1
+    max_level: float = -math.inf
+    max_level_step: int = -1
+    unchanged_since: int = 0
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    tail: deque[float] = field(default_factory=lambda: deque(maxlen=3))
+    levels: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+
+    def add(self, step: int, value: float) -> None:
+        if self.count and value != self.last:
+            self.unchanged_since = step
+        if not self.count:
+            self.first = value
+            self.unchanged_since = step
+        self.last = value
+        self.count += 1
+        if not math.isfinite(value):
+            return
+        self.recent.append(value)
+        self.tail.append(value)
+        self.level = _median(self.tail)
+        self.levels.append(self.level)
+        if len(self.recent) <= 3:
+            self.first_level = self.level if len(self.recent) == 3 else self.recent[0]
+        if self.level < self.min_level:
+            self.min_level, self.min_level_step = self.level, step
+        if self.level > self.max_level:
+            self.max_level, self.max_level_step = self.level, step
+
+    def window(self, size: int) -> list[float]:
+        values = list(self.recent)
+        return values[-size:]
+
+
+@dataclass
+class Distribution:
+    """The latest value of a vector metric, such as predicted class usage."""
+
+    name: str
+    kind: Kind
+    count: int = 0
+    last: tuple[float, ...] = ()
+
+
+class MetricStream:
+    """Reports in order; ``step`` is the index of the latest report."""
+
+    def __init__(
+        self, kinds: MetricKinds | None = None, targets: Mapping[str, Target] | None = None
+    ) -> None:
+        self.kinds = kinds or MetricKinds()
+        self.targets: dict[str, Target] = dict(targets or {})
+        self.step = -1
+        self.latest: dict[str, float | list[float]] = {}
+        self.series: dict[str, Series] = {}
+        self.distributions: dict[str, Distribution] = {}
+
+    def append(self, metrics: Mapping[str, float | list[float]]) -> int:
+        self.step += 1
+        self.latest = dict(metrics)
+        for name, value in metrics.items():
+            if isinstance(value, list):
+                dist = self.distributions.get(name)
+                if dist is None:
+                    dist = self.distributions[name] = Distribution(name, self.kinds(name))
+                dist.count += 1
+                dist.last = tuple(value)
+            else:
+                series = self.series.get(name)
+                if series is None:
+                    series = self.series[name] = Series(name, self.kinds(name))
+                series.add(self.step, value)
+        return self.step
+
+    def of_kind(self, *kinds: Kind) -> Iterator[Series]:
+        return (s for s in self.series.values() if s.kind in kinds)
+
+    def distributions_of_kind(self, kind: Kind) -> Iterator[Distribution]:
+        return (d for d in self.distributions.values() if d.kind is kind)

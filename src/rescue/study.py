@@ -1,0 +1,109 @@
+"""The Optuna adapter: every run is a trial of one study, so the sampler sees all runs so far
+and ``optuna-dashboard`` shows the whole rescue.
+
+Run 0 is the user's own configuration (enqueued); later runs are asked with the remedy's
+distributions for the knobs it changes and the current values, fixed, for the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import Trial, TrialState
+
+from rescue.config import Knob
+
+MAX_INTERMEDIATE = 200  # reported per trial; a longer run is thinned evenly
+
+
+def knob_distribution(knob: Knob, value: Any) -> BaseDistribution:
+    """The knob's whole domain, integer when the param's value is an integer."""
+    if knob.is_categorical:
+        return CategoricalDistribution(list(knob.choices))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return IntDistribution(int(knob.low), int(knob.high), log=knob.log)
+    return FloatDistribution(knob.low, knob.high, log=knob.log)
+
+
+def default_storage(out: Path) -> str:
+    return f"sqlite:///{(out / 'study.db').resolve()}"
+
+
+class RescueStudy:
+    def __init__(
+        self, storage: str, name: str, seed: int | None = None, load: bool = False
+    ) -> None:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.TPESampler(seed=seed)
+        self.storage, self.name = storage, name
+        self.study = optuna.create_study(
+            storage=storage,
+            study_name=name,
+            sampler=sampler,
+            direction="minimize",
+            load_if_exists=load,
+        )
+
+    def ask(
+        self,
+        knobs: dict[str, Knob],
+        current: dict[str, Any],
+        search: dict[str, BaseDistribution] | None = None,
+    ) -> tuple[Trial, dict[str, Any]]:
+        """A trial whose knob values are ``current``, except those drawn from ``search``."""
+        search = search or {}
+        fixed = {name: value for name, value in current.items() if name not in search}
+        if fixed:
+            self.study.enqueue_trial(fixed, skip_if_exists=False)
+        distributions = {
+            name: search.get(name) or knob_distribution(knob, current[name])
+            for name, knob in knobs.items()
+        }
+        trial = self.study.ask(distributions)
+        return trial, {name: trial.params[name] for name in knobs}
+
+    def finish(
+        self,
+        trial: Trial,
+        state: TrialState,
+        value: float | None,
+        intermediate: Sequence[float],
+        attrs: dict[str, Any],
+        healthy: bool,
+    ) -> None:
+        """Record a run: its health over time, its findings, and how it ended."""
+        for step, v in _thin(intermediate):
+            trial.report(v, step)
+        for key, attr in attrs.items():
+            trial.set_user_attr(key, json.loads(json.dumps(attr, default=str)))
+        # Feasibility teaches the sampler where the failure region is (Optuna 5 constraints).
+        trial.set_constraint("sick", -1.0 if healthy else 1.0)
+        if state == TrialState.COMPLETE:
+            self.study.tell(trial, value)
+        else:
+            self.study.tell(trial, state=state)
+
+    def trials(self) -> list[optuna.trial.FrozenTrial]:
+        return self.study.get_trials(deepcopy=False)
+
+
+def _thin(values: Sequence[float]) -> list[tuple[int, float]]:
+    finite = [(i, v) for i, v in enumerate(values) if math.isfinite(v)]
+    if len(finite) <= MAX_INTERMEDIATE:
+        return finite
+    stride = len(finite) / MAX_INTERMEDIATE
+    picked = [finite[int(k * stride)] for k in range(MAX_INTERMEDIATE)]
+    if picked[-1] != finite[-1]:
+        picked.append(finite[-1])
+    return picked

@@ -1,0 +1,107 @@
+"""Watching one run: each report goes to the metric stream, the detectors, the run's history
+file and the console; the first finding the policy restarts for stops the run."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from rescue.findings import Finding
+from rescue.health import health
+from rescue.policy import Policy
+from rescue.reporting import Metrics
+from rescue.stream import MetricStream
+
+ReportListener = Callable[[int, Metrics, list[Finding]], None]
+
+
+class RunWatch:
+    """The :class:`~rescue.ray_runner.RunWatcher` of one run."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        stream: MetricStream,
+        history: Path,
+        listener: ReportListener | None = None,
+    ) -> None:
+        self.policy = policy
+        self.stream = stream
+        self.detectors = policy.detectors()
+        self.findings: list[Finding] = []
+        self.verdict: Finding | None = None
+        self.health: list[float] = []
+        self.listener = listener
+        stall = policy.rules.get("stall")
+        self.stall_seconds = float(stall.params.get("seconds", math.inf)) if stall else math.inf
+        self.started = self.last_report = time.monotonic()
+        self._history = history.open("a", buffering=1)
+        self._seen: set[tuple[str, str | None]] = set()
+
+    def on_report(self, metrics: Metrics) -> bool:
+        self.last_report = time.monotonic()
+        step = self.stream.append(metrics)
+        self._history.write(json.dumps({"step": step, **metrics}) + "\n")
+        self.health.append(health(self.stream))
+        new = []
+        if self.verdict is None:
+            for detector in self.detectors:
+                finding = detector.on_report(self.stream)
+                if finding is not None:
+                    new.extend(self._record(finding))
+        if self.listener is not None:
+            self.listener(step, metrics, new)
+        return self.verdict is not None
+
+    def should_stop(self) -> bool:
+        if self.verdict is None and time.monotonic() - self.last_report > self.stall_seconds:
+            waited = time.monotonic() - self.last_report
+            self._record(
+                Finding(
+                    "stall",
+                    None,
+                    max(self.stream.step, 0),
+                    f"no report for {waited:.0f} s (limit {self.stall_seconds:g} s)",
+                    evidence={"seconds_without_report": round(waited, 1)},
+                )
+            )
+        return self.verdict is not None
+
+    def completed(self) -> None:
+        """The run ended normally: end-of-run checks (such as a missed target)."""
+        if self.verdict is None:
+            for detector in self.detectors:
+                finding = detector.on_end(self.stream)
+                if finding is not None:
+                    self._record(finding)
+
+    def crashed(self, traceback: str) -> None:
+        lines = [line for line in traceback.strip().splitlines() if line.strip()]
+        last = lines[-1].strip() if lines else "unknown error"
+        self._record(
+            Finding(
+                "crash",
+                None,
+                max(self.stream.step, 0),
+                f"the training function raised: {last}",
+                evidence={"traceback": traceback},
+            )
+        )
+
+    def close(self) -> None:
+        self._history.close()
+
+    def _record(self, finding: Finding) -> list[Finding]:
+        key = (finding.signature, finding.metric)
+        if key in self._seen:
+            return []
+        self._seen.add(key)
+        finding = replace(finding, action=self.policy.action(finding.signature))
+        self.findings.append(finding)
+        if finding.action == "restart" and self.verdict is None:
+            self.verdict = finding
+        return [finding]

@@ -1,0 +1,33 @@
+"""A small real training run for integration tests: an MLP fitted by plain SGD to a noisy
+regression problem. Above a learning rate of about 0.1 the SGD iteration is unstable on this
+problem and the loss climbs; below it the loss falls under 0.05."""
+
+import torch
+
+import rescue
+
+
+def train(config):
+    torch.set_num_threads(1)
+    torch.manual_seed(config.get("seed", 0))
+    x = torch.randn(256, 8)
+    w = torch.randn(8, 1)
+    y = torch.tanh(x @ w) + 0.05 * torch.randn(256, 1)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
+    for step in range(config["steps"]):
+        idx = torch.randint(0, 256, (32,))
+        loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % config.get("report_every", 5) == 0:
+            with torch.no_grad():
+                full = torch.nn.functional.mse_loss(model(x), y)
+            rescue.report(loss=float(full))
+        if config.get("crash_at") is not None and step == config["crash_at"]:
+            raise RuntimeError(f"simulated data-loader failure at step {step}")
+
+
+if __name__ == "__main__":
+    train({"lr": 0.01, "steps": 300})
