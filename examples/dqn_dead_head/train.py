@@ -28,92 +28,93 @@ import yaml
 import rescue
 
 # ---------------------------------------------------------------------------------------------
-# The game: a ring of LANES lanes, ENEMIES enemies climbing towards the rim (depth 0).
+# The game: a ring of LANES lanes; ENEMIES enemies of four kinds climb towards the rim (depth 0).
 # ---------------------------------------------------------------------------------------------
 LANES = 16
-ENEMIES = 3
+ENEMIES = 4
 DEPTH = 10
-NEAR = 3  # an enemy at depth <= NEAR is "near the rim": a superzap gets it
-MAX_MOVE = 3  # spinner 0.9 moves the player ~3 lanes
+KINDS = ("flipper", "tanker", "spiker", "fuseball")
+KIND_P = (0.4, 0.25, 0.25, 0.1)  # spawn probabilities
+FIRE_POINTS = np.array([1.0, 1.0, -0.5, 2.0])  # shooting a spiker hits its spike: wasted, penalised
+ZAP_POINTS = np.array([1.0, 1.0, 1.0, 2.0])
+NEAR = 3  # enemies at depth <= NEAR are in superzapper range
+MAX_MOVE = 3  # spinner +-0.9 moves the player 3 lanes
 
 
 class MiniTempest:
-    """Vectorised game: n parallel boards. Discrete actions: 0 none, 1 fire, 2 zap, 3 fire+zap."""
+    """Vectorised game on n boards.  Discrete actions: 0 none, 1 zap, 2 fire, 3 fire+zap.
 
-    def __init__(self, n: int, rng: np.random.Generator, cfg: dict) -> None:
+    The enemy wave is scripted (it does not react to shots), so a frame's fire/zap choice only
+    sets that frame's score and the optimal discrete action of every state is known exactly.
+    The spinner moves the player, which decides what later frames can score.
+    """
+
+    def __init__(self, n: int, rng: np.random.Generator, config: dict) -> None:
         self.n, self.rng = n, rng
-        self.fire_hit = cfg["fire_hit"]
-        self.fire_miss = cfg["fire_miss"]
-        self.zap_per_kill = cfg["zap_per_kill"]
-        self.zap_cost = cfg["zap_cost"]
-        self.reward_scale = cfg["reward_scale"]
+        self.scores = (config["fire_miss"], config["zap_cost"])
+        self.reward_scale = config["reward_scale"]
         self.player = rng.integers(0, LANES, n)
         self.lane = rng.integers(0, LANES, (n, ENEMIES))
         self.depth = rng.integers(1, DEPTH + 1, (n, ENEMIES))
+        self.kind = rng.choice(len(KINDS), size=(n, ENEMIES), p=KIND_P)
 
     def state(self):
-        return self.player.copy(), self.lane.copy(), self.depth.copy()
-
-    def discrete_reward(self, disc: np.ndarray) -> np.ndarray:
-        return discrete_rewards(self.player, self.lane, self.depth, self.cfg_tuple())[
-            np.arange(self.n), disc
-        ]
-
-    def cfg_tuple(self):
-        return self.fire_hit, self.fire_miss, self.zap_per_kill, self.zap_cost
+        return self.player.copy(), self.lane.copy(), self.depth.copy(), self.kind.copy()
 
     def step(self, spin: np.ndarray, disc: np.ndarray) -> np.ndarray:
-        reward = self.discrete_reward(disc) * self.reward_scale
+        table = discrete_rewards(*self.state(), self.scores)
+        reward = table[np.arange(self.n), disc] * self.reward_scale
         move = np.rint(np.clip(spin, -0.9, 0.9) / 0.9 * MAX_MOVE).astype(np.int64)
         self.player = (self.player + move) % LANES
-        rng = self.rng
-        advance = rng.random((self.n, ENEMIES)) < 0.5
-        self.depth = self.depth - advance
-        drift = rng.choice([-1, 0, 1], size=(self.n, ENEMIES), p=[0.15, 0.7, 0.15])
-        self.lane = (self.lane + drift) % LANES
-        rim = self.depth <= 0
-        self.lane = np.where(rim, rng.integers(0, LANES, (self.n, ENEMIES)), self.lane)
+        rng, shape = self.rng, (self.n, ENEMIES)
+        self.depth = self.depth - (rng.random(shape) < 0.5)
+        self.lane = (self.lane + rng.choice([-1, 0, 1], size=shape, p=[0.15, 0.7, 0.15])) % LANES
+        rim = self.depth <= 0  # reached the rim: a new enemy spawns at the far end
+        self.lane = np.where(rim, rng.integers(0, LANES, shape), self.lane)
         self.depth = np.where(rim, DEPTH, self.depth)
+        self.kind = np.where(rim, rng.choice(len(KINDS), size=shape, p=KIND_P), self.kind)
         return reward.astype(np.float32)
 
 
-def discrete_rewards(player, lane, depth, cfg) -> np.ndarray:
-    """Score of each fire/zap combination in each state, shape (n, 4)."""
-    fire_hit, fire_miss, zap_per_kill, zap_cost = cfg
-    in_lane = ((lane - player[:, None]) % LANES == 0).any(axis=1)
-    near = (depth <= NEAR).sum(axis=1)
-    fire = np.where(in_lane, fire_hit, fire_miss)
-    zap = zap_per_kill * near - zap_cost
-    zero = np.zeros_like(fire, dtype=np.float64)
-    return np.stack([zero, fire, zap, fire + zap], axis=1)
+def discrete_rewards(player, lane, depth, kind, scores) -> np.ndarray:
+    """Score of each fire/zap combination in each state, shape (n, 4).
+
+    fire hits the closest enemy in the player's lane (FIRE_POINTS of its kind) or misses
+    (fire_miss); zap scores ZAP_POINTS for every enemy within superzapper range, minus zap_cost.
+    """
+    fire_miss, zap_cost = scores
+    in_lane = (lane - player[:, None]) % LANES == 0
+    lane_depth = np.where(in_lane, depth, DEPTH + 1)
+    first = np.argmin(lane_depth, axis=1)
+    hit = in_lane.any(axis=1)
+    fire = np.where(hit, FIRE_POINTS[kind[np.arange(len(player)), first]], fire_miss)
+    zap = (ZAP_POINTS[kind] * (depth <= NEAR)).sum(axis=1) - zap_cost
+    return np.stack([np.zeros_like(fire), zap, fire, fire + zap], axis=1)
 
 
-def encode(player, lane, depth) -> np.ndarray:
-    """Per enemy (sorted by depth): one-hot lane offset from the player and one-hot depth."""
+def encode(player, lane, depth, kind) -> np.ndarray:
+    """Per enemy, closest first: one-hot lane offset from the player, depth and kind."""
     n = player.shape[0]
     order = np.argsort(depth, axis=1, kind="stable")
-    lane = np.take_along_axis(lane, order, axis=1)
-    depth = np.take_along_axis(depth, order, axis=1)
+    lane, depth, kind = (np.take_along_axis(x, order, axis=1) for x in (lane, depth, kind))
     off = (lane - player[:, None]) % LANES
-    obs = np.zeros((n, ENEMIES, LANES + DEPTH), dtype=np.float32)
-    rows = np.arange(n)[:, None]
-    cols = np.arange(ENEMIES)[None, :]
+    obs = np.zeros((n, ENEMIES, LANES + DEPTH + len(KINDS)), dtype=np.float32)
+    rows, cols = np.arange(n)[:, None], np.arange(ENEMIES)[None, :]
     obs[rows, cols, off] = 1.0
     obs[rows, cols, LANES + depth - 1] = 1.0
+    obs[rows, cols, LANES + DEPTH + kind] = 1.0
     return obs.reshape(n, -1)
 
 
-def expert(player, lane, depth, cfg):
-    """The expert system: optimal fire/zap for this frame, spinner towards the closest enemy."""
-    disc = discrete_rewards(player, lane, depth, cfg).argmax(axis=1)
-    idx = np.argmin(depth, axis=1)
-    target = lane[np.arange(player.shape[0]), idx]
+def expert(player, lane, depth, kind, scores):
+    """The expert system: the best fire/zap of the frame, spinner towards the closest enemy."""
+    disc = discrete_rewards(player, lane, depth, kind, scores).argmax(axis=1)
+    target = lane[np.arange(player.shape[0]), np.argmin(depth, axis=1)]
     off = (target - player + LANES // 2) % LANES - LANES // 2  # signed, in [-8, 7]
-    spin = np.clip(off / MAX_MOVE * 0.9, -0.9, 0.9)
-    return disc, spin.astype(np.float32)
+    return disc, np.clip(off / MAX_MOVE * 0.9, -0.9, 0.9).astype(np.float32)
 
 
-STATE_SIZE = ENEMIES * (LANES + DEPTH)
+STATE_SIZE = ENEMIES * (LANES + DEPTH + len(KINDS))
 N_DISCRETE = 4
 
 
@@ -157,19 +158,19 @@ class HybridDQN(nn.Module):
 
 
 class ReplayBuffer:
+    """Uniform replay of (state, discrete action, expert spinner, reward, next state)."""
+
     def __init__(self, capacity: int) -> None:
         self.capacity, self.size, self.pos = capacity, 0, 0
         self.s = np.zeros((capacity, STATE_SIZE), np.float32)
         self.s2 = np.zeros((capacity, STATE_SIZE), np.float32)
         self.a = np.zeros(capacity, np.int64)
-        self.c = np.zeros(capacity, np.float32)
+        self.spin = np.zeros(capacity, np.float32)
         self.r = np.zeros(capacity, np.float32)
-        self.expert = np.zeros(capacity, bool)
 
-    def add(self, s, a, c, r, s2, is_expert) -> None:
+    def add(self, s, a, spin, r, s2) -> None:
         idx = (self.pos + np.arange(len(a))) % self.capacity
-        self.s[idx], self.a[idx], self.c[idx], self.r[idx], self.s2[idx] = s, a, c, r, s2
-        self.expert[idx] = is_expert
+        self.s[idx], self.a[idx], self.spin[idx], self.r[idx], self.s2[idx] = s, a, spin, r, s2
         self.pos = int(idx[-1] + 1) % self.capacity
         self.size = min(self.size + len(a), self.capacity)
 
@@ -178,11 +179,29 @@ class ReplayBuffer:
         return (
             torch.from_numpy(self.s[idx]),
             torch.from_numpy(self.a[idx]).unsqueeze(1),
-            torch.from_numpy(self.c[idx]).unsqueeze(1),
+            torch.from_numpy(self.spin[idx]).unsqueeze(1),
             torch.from_numpy(self.r[idx]).unsqueeze(1),
             torch.from_numpy(self.s2[idx]),
-            self.expert[idx],
         )
+
+
+def evaluation_states(config: dict):
+    """A fixed set of game states (the same for every run): boards played for a while by a
+    mix of the expert's and random spinner moves, with the exact best discrete action and the
+    expert's spinner for each."""
+    rng = np.random.default_rng(1234)
+    scores = (config["fire_miss"], config["zap_cost"])
+    game = MiniTempest(256, rng, config)
+    states = []
+    for _ in range(config["eval_states"] // 256):
+        for _ in range(5):
+            disc, spin = expert(*game.state(), scores)
+            spin = np.where(rng.random(256) < 0.5, spin, rng.uniform(-0.9, 0.9, 256))
+            game.step(spin, disc)
+        states.append(game.state())
+    p, lane, depth, kind = (np.concatenate(x) for x in zip(*states, strict=True))
+    disc, spin = expert(p, lane, depth, kind, scores)
+    return torch.from_numpy(encode(p, lane, depth, kind)), torch.from_numpy(disc), torch.from_numpy(spin)
 
 
 def train(config: dict) -> None:
@@ -193,75 +212,59 @@ def train(config: dict) -> None:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
 
-    cfg = (config["fire_hit"], config["fire_miss"], config["zap_per_kill"], config["zap_cost"])
-    env = MiniTempest(config["n_envs"], rng, config)
-
-    # Fixed evaluation states (same for every run): frames of expert play from a fixed seed.
-    eval_rng = np.random.default_rng(1234)
-    eval_env = MiniTempest(256, eval_rng, config)
-    ev = []
-    for _ in range(config["eval_states"] // 256):
-        for _ in range(5):
-            d, sp = expert(*eval_env.state(), cfg)
-            mix = eval_rng.random(256) < 0.5
-            sp = np.where(mix, sp, eval_rng.uniform(-0.9, 0.9, 256)).astype(np.float32)
-            eval_env.step(sp, d)
-        ev.append(eval_env.state())
-    ev_p, ev_l, ev_d = (np.concatenate(x) for x in zip(*ev, strict=True))
-    eval_x = torch.from_numpy(encode(ev_p, ev_l, ev_d))
-    eval_disc, eval_spin = expert(ev_p, ev_l, ev_d, cfg)
-    eval_disc_t = torch.from_numpy(eval_disc)
-    eval_spin_t = torch.from_numpy(eval_spin)
+    scores = (config["fire_miss"], config["zap_cost"])
+    n = config["n_envs"]
+    game = MiniTempest(n, rng, config)
+    eval_x, eval_disc, eval_spin = evaluation_states(config)
 
     net = HybridDQN(config["hidden"], config["head"], config["discrete_init"])
     target = HybridDQN(config["hidden"], config["head"], config["discrete_init"])
     target.load_state_dict(net.state_dict())
-    optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"])
+    optimizer = torch.optim.Adam(net.parameters(), lr=config["lr"], foreach=True)
     memory = ReplayBuffer(config["buffer_size"])
     gamma = config["gamma"]
     w_disc = config["discrete_loss_weight"]
     w_cont = config["continuous_loss_weight"]
-    batch_size = config["batch_size"]
 
-    grad_norm = 0.0  # shown in the log, but never updated (the seed's GradNorm 0.000 bug)
+    grad_norm = 0.0  # shown in the log, but never updated (the seed's "GradNorm 0.000" bug)
     d_hist: deque = deque(maxlen=config["report_every"])
     c_hist: deque = deque(maxlen=config["report_every"])
-    state = env.state()
+    state = game.state()
     obs = encode(*state)
-    n = config["n_envs"]
-    for update in range(1, config["updates"] + 1):
-        # ---- act: expert frames and epsilon-greedy DQN frames --------------------------------
-        e_disc, e_spin = expert(*state, cfg)
+    update = 0
+    while update < config["updates"]:
+        # ---- play one frame on every board: expert frames and epsilon-greedy DQN frames -----
+        e_disc, e_spin = expert(*state, scores)
         with torch.no_grad():
             q, spin = net(torch.from_numpy(obs))
-        greedy = q.argmax(dim=1).numpy()
+        greedy = q.argmax(dim=1).numpy()  # ties (all Q equal) go to action 0
         explore = rng.random(n) < config["epsilon"]
-        d_disc = np.where(explore, rng.integers(0, N_DISCRETE, n), greedy)
-        noise = rng.normal(0.0, config["spin_noise"], n)
-        d_spin = np.clip(spin.squeeze(1).numpy() + noise, -0.9, 0.9).astype(np.float32)
-        is_expert = rng.random(n) < config["expert_ratio"]
-        disc = np.where(is_expert, e_disc, d_disc)
-        spin_a = np.where(is_expert, e_spin, d_spin)
-        reward = env.step(spin_a, disc)
-        state = env.state()
+        disc = np.where(explore, rng.integers(0, N_DISCRETE, n), greedy)
+        spin = np.clip(spin.squeeze(1).numpy() + rng.normal(0.0, config["spin_noise"], n), -0.9, 0.9)
+        by_expert = rng.random(n) < config["expert_ratio"]
+        disc = np.where(by_expert, e_disc, disc)
+        spin = np.where(by_expert, e_spin, spin)
+        reward = game.step(spin, disc)
+        state = game.state()
         obs2 = encode(*state)
-        memory.add(obs, disc, spin_a, reward, obs2, is_expert)
+        memory.add(obs, disc, e_spin, reward, obs2)
         obs = obs2
-
         if memory.size < config["learn_start"]:
             continue
-        # ---- one optimiser update (training.py train_step) -----------------------------------
-        s, a, c, r, s2, exp_mask = memory.sample(batch_size, rng)
+
+        # ---- one optimiser update (the seed's train_step) ------------------------------------
+        update += 1
+        s, a, spin_target, r, s2 = memory.sample(config["batch_size"], rng)
         discrete_q_pred, continuous_pred = net(s)
         q_sel = discrete_q_pred.gather(1, a)
         with torch.no_grad():
-            best = net(s2)[0].argmax(dim=1, keepdim=True)  # double DQN: local net selects
-            q_next = target(s2)[0].gather(1, best)
+            best = net(s2)[0].argmax(dim=1, keepdim=True)  # double DQN: local net selects,
+            q_next = target(s2)[0].gather(1, best)  # target net evaluates
             targets = r + gamma * q_next
             adv = (r - r.mean()) / (r.std() + 1e-8)
-            weights = torch.exp(adv * 0.5).clamp(0.1, 5.0)
+            weights = torch.exp(adv * 0.5).clamp(0.1, 5.0)  # advantage weighting of closs
         d_loss = F.huber_loss(q_sel, targets)
-        c_loss = (F.mse_loss(continuous_pred, c, reduction="none") * weights).mean()
+        c_loss = (F.mse_loss(continuous_pred, spin_target, reduction="none") * weights).mean()
         total = w_disc * d_loss + w_cont * c_loss
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -276,15 +279,13 @@ def train(config: dict) -> None:
             with torch.no_grad():
                 eq, es = net(eval_x)
             pred = eq.argmax(dim=1)
-            agree = 100.0 * float((pred == eval_disc_t).float().mean())
-            spin_agree = 100.0 * float(((es.squeeze(1) - eval_spin_t).abs() < 0.1).float().mean())
             usage = torch.bincount(pred, minlength=N_DISCRETE).float() / len(pred)
             rescue.report(
                 dloss=float(np.mean(d_hist)),
                 closs=float(np.mean(c_hist)),
                 grad_norm=grad_norm,
-                agree=agree,
-                spin_agree=spin_agree,
+                agree=100.0 * float((pred == eval_disc).float().mean()),
+                spin_agree=100.0 * float(((es.squeeze(1) - eval_spin).abs() < 0.1).float().mean()),
                 q_min=float(eq.min()),
                 q_max=float(eq.max()),
                 pred_usage=usage.tolist(),

@@ -23,28 +23,25 @@ import rescue
 REGIMES = ("calm", "neutral", "volatile", "panic")
 K = len(REGIMES)
 # True regime emissions, in units of each series' own scale (daily % return).
-TRUE_MU = np.array([0.05, 0.0, -0.15, -0.6])
-TRUE_SIGMA = np.array([0.4, 0.8, 1.6, 3.2])
-# Per-series true transition matrices: the tokenized market switches more often.
+TRUE_MU = np.array([0.08, 0.0, -0.25, -1.2])
+TRUE_SIGMA = np.array([0.3, 0.7, 1.6, 3.6])
+# True transition matrix of the traditional market; the tokenized market has the same regimes
+# and the same long-run regime shares but switches SPEED times as often.
+TRAD_TRANS = np.array(
+    [
+        [0.980, 0.018, 0.002, 0.000],
+        [0.020, 0.962, 0.016, 0.002],
+        [0.004, 0.040, 0.936, 0.020],
+        [0.000, 0.015, 0.080, 0.905],
+    ]
+)
+SPEED = 1.8
 TRUE_TRANS = {
-    "traditional": np.array(
-        [
-            [0.970, 0.027, 0.003, 0.000],
-            [0.030, 0.945, 0.022, 0.003],
-            [0.005, 0.060, 0.910, 0.025],
-            [0.000, 0.020, 0.100, 0.880],
-        ]
-    ),
-    "tokenized": np.array(
-        [
-            [0.940, 0.050, 0.010, 0.000],
-            [0.050, 0.900, 0.045, 0.005],
-            [0.010, 0.090, 0.850, 0.050],
-            [0.000, 0.030, 0.150, 0.820],
-        ]
-    ),
+    "traditional": TRAD_TRANS,
+    "tokenized": np.eye(K) + SPEED * (TRAD_TRANS - np.eye(K)),
 }
 SERIES = ("traditional", "tokenized")
+SIG_INIT = [0.5, 0.8, 1.3, 2.2]
 
 
 def stationary(a: np.ndarray) -> np.ndarray:
@@ -81,6 +78,7 @@ class DMM(nn.Module):
     def __init__(self, hidden, emission_init, norm, logsig_max=10.0):
         super().__init__()
         self.logsig_max = logsig_max
+        self.kl_form = "expected"
         self.norm = norm
         act = nn.Tanh
         self.enc = nn.Sequential(
@@ -92,7 +90,7 @@ class DMM(nn.Module):
         self.init_logits = nn.Parameter(torch.zeros(len(SERIES), K))
         if emission_init == "ordered":
             self.em_mu = nn.Parameter(torch.zeros(K))
-            self.em_logsig = nn.Parameter(torch.log(torch.tensor([0.5, 0.8, 1.3, 2.2])))
+            self.em_logsig = nn.Parameter(torch.log(torch.tensor(SIG_INIT)))
         else:
             self.em_mu = nn.Parameter(0.01 * torch.randn(K))
             self.em_logsig = nn.Parameter(0.01 * torch.randn(K))
@@ -145,9 +143,16 @@ class DMM(nn.Module):
         recon = (q * nll).sum(-1).mean()
         trans = F.softmax(self.trans_logits[sid], -1)  # B,K,K
         log_p0 = F.log_softmax(self.init_logits[sid], -1)[:, None, :]
-        pt = torch.einsum("btj,bjk->btk", q[:, :-1], trans)
-        logp = torch.cat([log_p0, torch.log(pt + 1e-8)], 1)
-        kl = (q * (logq - logp)).sum(-1).mean()
+        if self.kl_form == "mixture":
+            pt = torch.einsum("btj,bjk->btk", q[:, :-1], trans)
+            logp = torch.cat([log_p0, torch.log(pt + 1e-8)], 1)
+            kl = (q * (logq - logp)).sum(-1).mean()
+        else:
+            logA = F.log_softmax(self.trans_logits[sid], -1)
+            ce_t = -torch.einsum("btj,btk,bjk->bt", q[:, :-1], q[:, 1:], logA)
+            ce_0 = -(q[:, 0] * log_p0[:, 0]).sum(-1)
+            negent = (q * logq).sum(-1)
+            kl = (negent.sum(1) + ce_0 + ce_t.sum(1)).mean() / q.shape[1]
         usage = q.mean((0, 1))
         div = (usage * torch.log(K * usage + 1e-8)).sum()
         ent = -(q * logq).sum(-1).mean()
@@ -171,7 +176,10 @@ def train(config: dict) -> None:
     scales = (config["trad_scale"], config["trad_scale"] * config["vol_ratio"])
     x_tr, z_tr, s_tr = simulate(rng, config["train_seqs"], config["seq_len"], scales)
     x_te, z_te, s_te = simulate(rng, config["test_seqs"], config["seq_len"], scales)
+    global SIG_INIT
+    SIG_INIT = config.get("sig_init", SIG_INIT)
     model = DMM(config["hidden"], config["emission_init"], config["input_norm"], config.get("logsig_max", 10.0))
+    model.kl_form = config.get("kl_form", "expected")
     opt = torch.optim.Adam(model.parameters(), lr=config["lr"])
     epochs = int(config["epochs"])
     warm = config["kl_warmup"] * epochs

@@ -3,6 +3,7 @@ expected, before anything runs."""
 
 from __future__ import annotations
 
+import difflib
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -166,7 +167,9 @@ _FIELD_NAMES = {
 
 
 def _config_error(file: str, exc: ValidationError) -> ConfigError:
-    error = exc.errors()[0]
+    # An unknown key is reported first: a misspelt key also makes the right one "missing".
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    error = errors[0]
     loc = tuple(str(part) for part in error["loc"])
     key = ".".join(loc)
     if error["type"] == "extra_forbidden":
@@ -176,7 +179,9 @@ def _config_error(file: str, exc: ValidationError) -> ConfigError:
         elif parent is None and len(loc) == 3 and loc[0] in {"metrics", "success"}:
             parent = MetricSpec if loc[0] == "metrics" else Target
         allowed = list(parent.model_fields) if parent else []
-        return ConfigError(file, key, f"a known key (one of {allowed}); unknown key")
+        close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return ConfigError(file, key, f"a known key (one of {allowed}); unknown key{hint}")
     if error["type"] == "missing":
         return ConfigError(file, key, "this required key")
     message = error["msg"].removeprefix("Value error, ").removeprefix("Input should be ")

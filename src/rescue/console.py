@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rescue.findings import Finding
-from rescue.report import RescueReport, RunRecord
+from rescue.record import RescueReport, RunRecord
 from rescue.reporting import Metrics
 
 SPARKS = "▁▂▃▄▅▆▇█"

@@ -27,7 +27,8 @@ class Series:
     """Running statistics of one scalar metric.
 
     ``level`` is the median of the last three values: it follows a trend but ignores a single
-    outlier, which is what a person reading a curve does.
+    outlier, which is what a person reading a curve does. ``early_scale`` is the largest
+    magnitude among the first three values.
     """
 
     name: str
@@ -37,6 +38,8 @@ class Series:
     last: float = math.nan
     level: float = math.nan
     first_level: float = math.nan
+    early_scale: float = 0.0
+    ever_negative: bool = False
     min_level: float = math.inf
     min_level_step: int = -1
     max_level: float = -math.inf
@@ -56,11 +59,13 @@ class Series:
         self.count += 1
         if not math.isfinite(value):
             return
+        self.ever_negative = self.ever_negative or value < 0
         self.recent.append(value)
         self.tail.append(value)
         self.level = _median(self.tail)
         self.levels.append(self.level)
         if len(self.recent) <= 3:
+            self.early_scale = max(self.early_scale, abs(value))
             self.first_level = self.level if len(self.recent) == 3 else self.recent[0]
         if self.level < self.min_level:
             self.min_level, self.min_level_step = self.level, step
@@ -114,6 +119,21 @@ class MetricStream:
 
     def of_kind(self, *kinds: Kind) -> Iterator[Series]:
         return (s for s in self.series.values() if s.kind in kinds)
+
+    def losses(self) -> Iterator[Series]:
+        """Loss metrics on a proper lower-is-better scale. A "loss" that goes negative (a
+        policy-gradient surrogate) has no meaningful relative change, so the relative
+        detectors leave it alone; non-finite values and explosions are still caught."""
+        return (s for s in self.series.values() if s.kind is Kind.LOSS and not s.ever_negative)
+
+    def score_near_best(self, hold: float) -> Series | None:
+        """A score whose level is within ``hold`` of its range from its best, if any: while
+        the objective a person cares about improves, a loss moving is not a failure."""
+        for score in self.of_kind(Kind.SCORE):
+            span = score.max_level - score.min_level
+            if score.count >= 3 and span > 0 and score.level >= score.max_level - hold * span:
+                return score
+        return None
 
     def distributions_of_kind(self, kind: Kind) -> Iterator[Distribution]:
         return (d for d in self.distributions.values() if d.kind is kind)

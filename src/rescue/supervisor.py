@@ -18,11 +18,11 @@ from rescue.kinds import MetricKinds
 from rescue.policy import CannotRemedy, Choice, Policy
 from rescue.ray_runner import Execution, RayRunner
 from rescue.remedies import Lessons
-from rescue.report import RescueReport, RunRecord
+from rescue.record import RescueReport, RunRecord
 from rescue.reporting import Metrics
 from rescue.stream import MetricStream
 from rescue.study import RescueStudy
-from rescue.watch import RunWatch
+from rescue.run_watch import RunWatch
 
 
 @dataclass(frozen=True)

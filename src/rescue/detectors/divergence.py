@@ -9,27 +9,41 @@ from rescue.detectors.base import (
     pct,
 )
 from rescue.findings import Finding
-from rescue.kinds import Kind
-from rescue.stream import MetricStream
+from rescue.stream import MetricStream, Series
+
+TREND_WINDOW = 20
+
+
+def upward_trend(values: list[float]) -> float:
+    """Kendall's tau against time, in [-1, 1]: 1 when every later value is higher."""
+    pairs = concordant = 0
+    for i, a in enumerate(values):
+        for b in values[i + 1 :]:
+            if a != b:
+                pairs += 1
+                concordant += b > a
+    return (2 * concordant - pairs) / pairs if pairs else 0.0
 
 
 class Divergence(Detector):
     """A loss climbs well above its best and keeps climbing.
 
-    The loss *level* (median of the last three reports) must stand ``rise`` above its best level
-    for ``patience`` reports in a row without falling back. The climb must also be a real share
-    (``min_climb``) of the progress made since the start, so a loss that legitimately went to
-    ~0 does not alarm on noise. A loss that rises while another loss of the same run improves is
-    left to ``opposing_losses``.
+    The loss *level* (median of the last three reports) must stand ``rise`` above its best level,
+    and the reports since the best must trend upward (Kendall's tau at least ``trend``, so
+    mini-batch noise around a flat curve is not a climb), for ``patience`` reports in a row,
+    each at or above the level where the climb began (a spike that recovers resets it). The
+    climb must also be a real share (``min_climb``) of the progress made since the start, so a
+    loss that legitimately went to ~0 does not alarm on noise.
 
-    >>> from rescue.stream import MetricStream
-    >>> stream, detector = MetricStream(), Divergence()
-    >>> findings = []
-    >>> for loss in [0.2847, 0.4057, 0.43, 0.44, 0.458]:  # seed 002's five epochs
-    ...     _ = stream.append({"loss": loss})
-    ...     findings.append(detector.on_report(stream))
-    >>> findings[3].reason
-    'loss rose +51% above its best (0.2847 -> 0.43) over 2 reports'
+    A loss that rises while another loss holds near its best, or while a score is near its
+    best (``other_holding``), is not the whole training diverging: one head not learning is
+    ``opposing_losses``, a held-out loss rising is ``generalization_gap``, and an RL value loss
+    grows legitimately as returns grow.
+
+    >>> from rescue.detectors.base import replay
+    >>> seed_002 = [0.2847, 0.4057, 0.4231, 0.4405, 0.458]  # five epochs at lr 0.001
+    >>> replay(Divergence(), [{"loss": v} for v in seed_002])[0].reason
+    'loss rose +49% above its best (0.2847 -> 0.4231) over 2 reports'
     """
 
     signature = "divergence"
@@ -39,26 +53,28 @@ class Divergence(Detector):
         rise: float = 0.3,
         min_climb: float = 0.25,
         patience: int = 2,
-        other_improving: float = 0.1,
+        trend: float = 0.6,
+        other_holding: float = 0.1,
     ) -> None:
         self.rise = check_positive("rise", rise)
         self.min_climb = check_fraction("min_climb", min_climb)
-        self.other_improving = check_fraction("other_improving", other_improving)
+        self.trend = check_fraction("trend", trend)
+        self.other_holding = check_fraction("other_holding", other_holding)
         self._streak = Streak(check_count("patience", patience))
         self._onset_level: dict[str, float] = {}
 
     def on_report(self, stream: MetricStream) -> Finding | None:
-        losses = list(stream.of_kind(Kind.LOSS))
+        losses = list(stream.losses())
         for series in losses:
             best, level = series.min_level, series.level
             climb = level - best
-            progress = max(series.first_level - best, 0.0)
             climbing = (
-                series.count >= 2
+                series.count >= 3
                 and climb > self.rise * abs(best)
-                and climb > self.min_climb * progress
-                and level >= self._onset_level.get(series.name, level)
-                and not self._other_loss_improving(losses, series.name)
+                and climb > self.min_climb * max(series.first_level - best, 0.0)
+                and series.last >= self._onset_level.get(series.name, level)
+                and self._trending_up(stream, series)
+                and not self._something_else_holding(stream, losses, series.name)
             )
             if climbing:
                 self._onset_level.setdefault(series.name, level)
@@ -78,11 +94,19 @@ class Divergence(Detector):
                 )
         return None
 
-    def _other_loss_improving(self, losses: list, name: str) -> bool:
-        return any(
-            other.name != name
-            and other.count >= 3
-            and other.level < (1 - self.other_improving) * other.first_level
-            and other.level <= (1 + self.other_improving) * other.min_level
-            for other in losses
-        )
+    def _trending_up(self, stream: MetricStream, series: Series) -> bool:
+        since_best = stream.step - series.min_level_step + 2  # include the reports at the best
+        values = series.window(min(TREND_WINDOW, max(since_best, 3)))
+        return upward_trend(values) >= self.trend
+
+    def _something_else_holding(
+        self, stream: MetricStream, losses: list[Series], name: str
+    ) -> bool:
+        for other in losses:
+            if (
+                other.name != name
+                and other.count >= 3
+                and other.level <= (1 + self.other_holding) * other.min_level
+            ):
+                return True
+        return stream.score_near_best(self.other_holding) is not None

@@ -9,7 +9,9 @@ from rescue.stream import MetricStream
 class Explosion(Detector):
     """A loss is orders of magnitude above its early level or above a natural scale.
 
-    ``growth``: how many times its first level a loss may reach. ``ceiling``: a level no loss
+    ``growth``: how many times its early scale (the largest magnitude among its first three
+    reports, so a loss that starts near zero, like a policy-gradient loss, has a fair scale)
+    a loss may reach. ``ceiling``: a level no loss
     on sanely scaled targets reaches (seed 004's value loss stood at 998,829 from its first
     report, so only an absolute scale can see it); set it to ``null`` for losses whose natural
     scale is large (sums over many elements).
@@ -34,8 +36,8 @@ class Explosion(Detector):
 
     def on_report(self, stream: MetricStream) -> Finding | None:
         for series in stream.of_kind(Kind.LOSS):
-            level, early = series.level, series.first_level
-            grown = early > 0 and level > self.growth * early
+            level, early = series.level, series.early_scale
+            grown = not series.ever_negative and early > 0 and level > self.growth * early
             huge = self.ceiling is not None and abs(level) > self.ceiling
             onset = self._streak.update(series.name, grown or huge, stream.step)
             if onset is None:
@@ -44,7 +46,7 @@ class Explosion(Detector):
                 why = f"{series.name} is {level:.4g}, above the natural scale {self.ceiling:g}"
             else:
                 why = (
-                    f"{series.name} is {level / early:.0f}x its early level "
+                    f"{series.name} is {level / early:.0f}x its early scale "
                     f"({early:.4g} -> {level:.4g})"
                 )
             return self.finding(stream, series.name, why, onset=onset, level=level, early=early)

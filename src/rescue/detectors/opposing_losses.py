@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from rescue.detectors.base import Detector, Streak, check_count, check_fraction, check_positive, pct
 from rescue.findings import Finding
-from rescue.kinds import Kind
 from rescue.stream import MetricStream
 
 
@@ -27,7 +26,7 @@ class OpposingLosses(Detector):
         self._streak = Streak(check_count("patience", patience))
 
     def on_report(self, stream: MetricStream) -> Finding | None:
-        losses = [s for s in stream.of_kind(Kind.LOSS) if s.count >= 2 and s.first_level > 0]
+        losses = [s for s in stream.losses() if s.count >= 2 and s.first_level > 0]
         if len(losses) < 2:
             return None
         for rising in losses:

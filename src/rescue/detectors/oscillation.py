@@ -4,8 +4,14 @@ import statistics
 
 from rescue.detectors.base import Detector, check_count, check_fraction
 from rescue.findings import Finding
-from rescue.kinds import Kind
 from rescue.stream import MetricStream
+
+
+def _lag1_autocorrelation(residuals: list[float]) -> float:
+    energy = sum(r * r for r in residuals)
+    if energy == 0:
+        return 0.0
+    return sum(a * b for a, b in zip(residuals, residuals[1:])) / energy
 
 
 class Oscillation(Detector):
@@ -13,8 +19,11 @@ class Oscillation(Detector):
 
     Over the last ``window`` reports: the linear trend moves less than ``flat`` of the mean,
     the swings around it (standard deviation of the residuals) exceed ``amplitude`` of the mean,
+    consecutive residuals alternate (lag-1 autocorrelation at most ``-alternation``: a step
+    size too large bounces across a valley, while plain noise is uncorrelated),
     and the mean is still above ``progress`` times the loss's first level. Noise around a
-    converged low loss is not oscillation: it fails the progress test.
+    converged low loss is not oscillation: it fails the progress test. Nor is a noisy loss
+    while a score is near its best (``score_holding``): an RL value loss swings with the returns.
 
     >>> from rescue.detectors.base import replay
     >>> swings = [{"loss": 1.3 if i % 2 else 0.7} for i in range(30)]
@@ -30,14 +39,20 @@ class Oscillation(Detector):
         amplitude: float = 0.15,
         flat: float = 0.1,
         progress: float = 0.5,
+        score_holding: float = 0.1,
+        alternation: float = 0.3,
     ) -> None:
+        self.alternation = check_fraction("alternation", alternation)
+        self.score_holding = check_fraction("score_holding", score_holding)
         self.window = check_count("window", window, minimum=4)
         self.amplitude = check_fraction("amplitude", amplitude)
         self.flat = check_fraction("flat", flat)
         self.progress = check_fraction("progress", progress)
 
     def on_report(self, stream: MetricStream) -> Finding | None:
-        for series in stream.of_kind(Kind.LOSS):
+        if stream.score_near_best(self.score_holding) is not None:
+            return None
+        for series in stream.losses():
             if len(series.recent) < self.window:
                 continue
             values = series.window(self.window)
@@ -49,7 +64,9 @@ class Oscillation(Detector):
             swing = statistics.pstdev(residuals) / mean
             drift = abs(slope * len(values)) / mean
             stalled = mean > self.progress * series.first_level
-            if swing > self.amplitude and drift < self.flat and stalled:
+            if not (swing > self.amplitude and drift < self.flat and stalled):
+                continue
+            if _lag1_autocorrelation(residuals) <= -self.alternation:
                 return self.finding(
                     stream,
                     series.name,

@@ -4,7 +4,6 @@ import statistics
 
 from rescue.detectors.base import Detector, check_count, check_fraction
 from rescue.findings import Finding
-from rescue.kinds import Kind
 from rescue.stream import MetricStream
 
 
@@ -12,7 +11,8 @@ class StuckConstant(Detector):
     """A loss sits at one value for a long time and never improved from where it started.
 
     Over the last ``window`` reports the loss varies by less than ``tolerance`` (relative
-    standard deviation) and stands within ``progress`` of its first level. A loss stuck at
+    standard deviation), its linear trend moves it by less than ``drift`` (so slow, steady
+    progress is not "stuck"), and it stands within ``progress`` of its first level. A loss stuck at
     about 1.0 is the classic sign of targets normalised per batch (seed 004).
 
     >>> from rescue.stream import MetricStream
@@ -26,13 +26,20 @@ class StuckConstant(Detector):
 
     signature = "stuck_constant"
 
-    def __init__(self, window: int = 20, tolerance: float = 0.05, progress: float = 0.1) -> None:
+    def __init__(
+        self,
+        window: int = 20,
+        tolerance: float = 0.05,
+        drift: float = 0.02,
+        progress: float = 0.1,
+    ) -> None:
         self.window = check_count("window", window, minimum=3)
         self.tolerance = check_fraction("tolerance", tolerance)
+        self.drift = check_fraction("drift", drift)
         self.progress = check_fraction("progress", progress)
 
     def on_report(self, stream: MetricStream) -> Finding | None:
-        for series in stream.of_kind(Kind.LOSS):
+        for series in stream.losses():
             if len(series.recent) < self.window:
                 continue
             values = series.window(self.window)
@@ -40,10 +47,15 @@ class StuckConstant(Detector):
             if mean == 0:
                 continue
             spread = statistics.pstdev(values) / abs(mean)
+            if spread >= self.tolerance:
+                continue
+            slope = statistics.linear_regression(range(len(values)), values).slope
+            if abs(slope * len(values) / mean) >= self.drift:
+                continue
             never_improved = abs(mean - series.first_level) <= self.progress * abs(
                 series.first_level
             )
-            if spread < self.tolerance and never_improved:
+            if never_improved:
                 about_one = abs(mean - 1.0) < 0.05
                 hint = " (about 1.0: targets normalised per batch?)" if about_one else ""
                 return self.finding(
