@@ -6,8 +6,8 @@ import pytest
 import healthy_runs
 from rescue.kinds import MetricKinds
 from rescue.policy import load_policy
-from rescue.stream import MetricStream
 from rescue.run_watch import RunWatch
+from rescue.stream import MetricStream
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -7,8 +7,8 @@ import seed_fixtures as seeds
 from rescue.config import Target
 from rescue.kinds import MetricKinds
 from rescue.policy import load_policy
-from rescue.stream import MetricStream
 from rescue.run_watch import RunWatch
+from rescue.stream import MetricStream
 
 
 def diagnose(reports, tmp_path, kinds=None, targets=None, completed=False):

@@ -17,12 +17,12 @@ from rescue.findings import Finding
 from rescue.kinds import MetricKinds
 from rescue.policy import CannotRemedy, Choice, Policy
 from rescue.ray_runner import Execution, RayRunner
-from rescue.remedies import Lessons
 from rescue.record import RescueReport, RunRecord
+from rescue.remedies import Lessons
 from rescue.reporting import Metrics
+from rescue.run_watch import RunWatch
 from rescue.stream import MetricStream
 from rescue.study import RescueStudy
-from rescue.run_watch import RunWatch
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,114 @@
+"""End to end under real Ray Tune and real Optuna, on real (small) torch training."""
+
+import json
+import os
+from pathlib import Path
+
+import optuna
+import pytest
+import ray
+
+from rescue.cli import main
+
+pytestmark = pytest.mark.integration
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray for the module; the CLI attaches to it instead of starting its own."""
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def run_rescue(tmp_path, cfg_text, script="sgd_regression.py", extra=()):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(cfg_text)
+    out = tmp_path / "out"
+    code = main([str(SCRIPTS / script), "--config", str(cfg), "--out", str(out), *extra])
+    report = json.loads((out / "report.json").read_text())
+    return code, report, out
+
+
+DIVERGING = """\
+params: {lr: 0.9, steps: 300, seed: 0}
+knobs:
+  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
+success:
+  loss: {below: 0.05}
+budget: {restarts: 3}
+"""
+
+
+def test_a_diverging_run_is_stopped_early_and_rescued_by_a_learning_rate_cut(tmp_path):
+    code, report, out = run_rescue(tmp_path, DIVERGING, extra=["--quiet"])
+    assert code == 0
+    assert report["outcome"] == "rescued"
+    first, last = report["runs"][0], report["runs"][-1]
+    assert first["status"] == "stopped"
+    assert first["findings"][0]["signature"] in {"non_finite", "explosion", "divergence"}
+    # Stopped within a few reports of the finding, far before its 60 reports.
+    assert first["reports"] <= first["findings"][0]["step"] + 4 < 60
+    assert first["remedy"]["name"] == "lr_cut"
+    old, new = first["remedy"]["changes"]["lr"]
+    assert old == 0.9 and 0.009 <= new <= 0.45
+    assert last["status"] == "completed" and last["met_success"]
+    assert last["final_metrics"]["loss"] < 0.05
+    assert report["final_config"]["lr"] == last["config"]["lr"]
+    for run in report["runs"]:  # every report reached the supervisor and was kept
+        lines = (out / "runs" / f"run-{run['run']:03d}" / "metrics.jsonl").read_text().splitlines()
+        assert len(lines) == run["reports"]
+
+    study = optuna.load_study(study_name=report["study"], storage=report["storage"])
+    states = [t.state for t in study.trials]
+    assert states[0] == optuna.trial.TrialState.PRUNED
+    assert states[-1] == optuna.trial.TrialState.COMPLETE
+    assert study.trials[0].user_attrs["remedy"]["name"] == "lr_cut"
+    assert study.trials[0].intermediate_values  # the stream, as Optuna sees it
+
+
+def test_a_healthy_first_run_is_left_alone(tmp_path):
+    code, report, _ = run_rescue(tmp_path, DIVERGING.replace("lr: 0.9", "lr: 0.05"), extra=["-q"])
+    assert code == 0 and report["outcome"] == "healthy"
+    assert len(report["runs"]) == 1 and report["runs"][0]["findings"] == []
+
+
+def test_a_crash_is_a_finding_with_its_traceback_not_a_supervisor_crash(tmp_path):
+    cfg = DIVERGING.replace("lr: 0.9, steps: 300", "lr: 0.05, steps: 300, crash_at: 40")
+    code, report, _ = run_rescue(tmp_path, cfg, extra=["-q"])
+    assert code == 3 and report["outcome"] == "not_rescued"
+    run = report["runs"][0]
+    assert run["status"] == "crashed"
+    assert run["reports"] == 9  # reports made before the crash are kept
+    finding = run["findings"][0]
+    assert finding["signature"] == "crash"
+    assert "simulated data-loader failure at step 40" in finding["reason"]
+    assert "sgd_regression.py" in finding["evidence"]["traceback"]
+    assert "cannot remedy crash" in report["summary"] or "no remedy for crash" in report["summary"]
+
+
+def test_no_knob_for_the_remedy_is_said_instead_of_a_blind_restart(tmp_path):
+    cfg = """\
+params: {lr: 0.9, steps: 300, seed: 0, init: default}
+knobs:
+  init: {role: init, choices: [default, zeros]}
+success:
+  loss: {below: 0.05}
+"""
+    code, report, _ = run_rescue(tmp_path, cfg, extra=["-q"])
+    assert code == 3 and report["outcome"] == "not_rescued"
+    assert len(report["runs"]) == 1
+    assert "no knob with role learning_rate" in report["summary"]
+
+
+def test_ray_tune_report_called_directly_also_works(tmp_path):
+    code, report, _ = run_rescue(
+        tmp_path,
+        DIVERGING.replace("lr: 0.9", "lr: 0.05"),
+        script="tune_native.py",
+        extra=["-q", "--entry", "fit"],
+    )
+    assert code == 0 and report["outcome"] == "healthy"
+    assert report["runs"][0]["reports"] == 30
