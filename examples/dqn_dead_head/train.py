@@ -53,6 +53,7 @@ class MiniTempest:
         self.n, self.rng = n, rng
         self.scores = (config["fire_miss"], config["zap_cost"])
         self.reward_scale = config["reward_scale"]
+        self.frame_reward = config.get("frame_reward", 0.0)
         self.player = rng.integers(0, LANES, n)
         self.lane = rng.integers(0, LANES, (n, ENEMIES))
         self.depth = rng.integers(1, DEPTH + 1, (n, ENEMIES))
@@ -63,7 +64,7 @@ class MiniTempest:
 
     def step(self, spin: np.ndarray, disc: np.ndarray) -> np.ndarray:
         table = discrete_rewards(*self.state(), self.scores)
-        reward = table[np.arange(self.n), disc] * self.reward_scale
+        reward = (table[np.arange(self.n), disc] + self.frame_reward) * self.reward_scale
         move = np.rint(np.clip(spin, -0.9, 0.9) / 0.9 * MAX_MOVE).astype(np.int64)
         self.player = (self.player + move) % LANES
         rng, shape = self.rng, (self.n, ENEMIES)

@@ -30,7 +30,7 @@ import yaml
 
 import rescue
 
-# Structural parameters and their uniform priors (Kase, Melosi, Rottner 2025, Table 1).
+# Structural parameters and their uniform priors (the ranges of Kase, Melosi, Rottner 2025).
 PRIORS = {
     "beta": (0.95, 0.99),  # discount factor
     "sigma": (1.0, 3.0),  # relative risk aversion
@@ -64,6 +64,7 @@ def steady_state(par: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def innovation_std(par: torch.Tensor) -> torch.Tensor:
+    """Std of the natural-rate innovation; zeta' = rho zeta + innovation_std * eps."""
     _, omega = steady_state(par)
     return (col(par, "sigma_a") * col(par, "sigma") * (1 - col(par, "rho")) * omega).abs()
 
@@ -76,11 +77,6 @@ def ergodic_std(par: torch.Tensor) -> torch.Tensor:
 def initialize_state(par: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """zeta drawn from its ergodic distribution given each row's parameters."""
     return torch.randn(par.shape[0], 1, generator=gen) * ergodic_std(par)
-
-
-def step(zeta: torch.Tensor, par: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """AR(1) law of motion of the natural rate; eps broadcasts over leading MC dims."""
-    return col(par, "rho") * zeta + eps * innovation_std(par)
 
 
 def analytic_policy(par: torch.Tensor, zeta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,18 +108,32 @@ class PolicyNet(torch.nn.Module):
         return out[..., 0:1], out[..., 1:2]
 
 
+class Economy:
+    """A batch of parameter draws with the derived coefficients the equations need."""
+
+    def __init__(self, par: torch.Tensor) -> None:
+        self.par = par
+        self.kappa, _ = steady_state(par)
+        self.beta, self.sigma, self.rho = col(par, "beta"), col(par, "sigma"), col(par, "rho")
+        self.phi_pi, self.phi_y = col(par, "phi_pi"), col(par, "phi_y")
+        self.innov = innovation_std(par)
+        self.ergodic = ergodic_std(par)
+
+    def step(self, zeta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return self.rho * zeta + eps * self.innov
+
+
 def residuals(
-    net: PolicyNet, zeta: torch.Tensor, par: torch.Tensor, eps: torch.Tensor
+    net: PolicyNet, zeta: torch.Tensor, eco: Economy, eps: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean squared IS and Phillips-curve residuals, in (percentage points)^2."""
-    kappa, _ = steady_state(par)
-    x, pi = net(zeta, par)
-    x_next, pi_next = net(step(zeta, par, eps), par)
-    ex_next, epi_next = x_next.mean(0), pi_next.mean(0)
-    beta, sigma = col(par, "beta"), col(par, "sigma")
-    taylor = col(par, "phi_pi") * pi + col(par, "phi_y") * x
-    is_res = x - (ex_next - (taylor - epi_next - zeta) / sigma)
-    pc_res = pi - (kappa * x + beta * epi_next)
+    # One forward pass over today's state (row 0) and the mc next-period states (rows 1..mc).
+    x_all, pi_all = net(torch.cat([zeta.unsqueeze(0), eco.step(zeta, eps)]), eco.par)
+    x, pi = x_all[0], pi_all[0]
+    ex_next, epi_next = x_all[1:].mean(0), pi_all[1:].mean(0)
+    taylor = eco.phi_pi * pi + eco.phi_y * x
+    is_res = x - (ex_next - (taylor - epi_next - zeta) / eco.sigma)
+    pc_res = pi - (eco.kappa * x + eco.beta * epi_next)
     return (100 * is_res).pow(2).mean(), (100 * pc_res).pow(2).mean()
 
 
@@ -140,7 +150,7 @@ def train(config: dict) -> None:
     lam_x, lam_pi = config["lam_x"], config["lam_pi"]
 
     net = PolicyNet(config["hidden"], config["layers"], config["zeta_bound"])
-    opt = torch.optim.AdamW(net.parameters(), lr=config["lr"])
+    opt = torch.optim.AdamW(net.parameters(), lr=config["lr"], foreach=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(
         opt, T_max=config["iterations"], eta_min=config["eta_min"]
     )
@@ -149,24 +159,24 @@ def train(config: dict) -> None:
     # states from their ergodic distribution, shocks for the expectations.
     ev = torch.Generator().manual_seed(20250101)
     n_eval = config["n_eval"]
-    ev_par = draw_parameters(n_eval, ev)
+    ev_eco = Economy(draw_parameters(n_eval, ev))
+    ev_par = ev_eco.par
     ev_zeta = initialize_state(ev_par, ev)
     ev_eps = antithetic(mc, n_eval, ev)
     z_test = torch.full((n_eval, 1), 0.01)
     x_true, pi_true = analytic_policy(ev_par, z_test)
 
-    par = draw_parameters(batch, gen)
-    zeta = initialize_state(par, gen)
+    eco, zeta = None, None
     for it in range(config["iterations"]):
-        if it % config["redraw_every"] == 0:
-            par = draw_parameters(batch, gen)
-            zeta = initialize_state(par, gen)
+        if eco is None or it % config["redraw_every"] == 0:
+            eco = Economy(draw_parameters(batch, gen))
+            zeta = initialize_state(eco.par, gen)
         for _ in range(config["num_steps"]):
-            zeta = step(zeta, par, torch.randn(batch, 1, generator=gen))
+            zeta = eco.step(zeta, torch.randn(batch, 1, generator=gen))
 
         for _ in range(config["internal"]):
             opt.zero_grad()
-            is_sq, pc_sq = residuals(net, zeta, par, antithetic(mc, batch, gen))
+            is_sq, pc_sq = residuals(net, zeta, eco, antithetic(mc, batch, gen))
             loss = lam_x * is_sq + lam_pi * pc_sq
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), config["clip"])
@@ -175,12 +185,12 @@ def train(config: dict) -> None:
 
         if (it + 1) % config["eval_every"] == 0:
             with torch.no_grad():
-                v_is, v_pc = residuals(net, ev_zeta, ev_par, ev_eps)
+                v_is, v_pc = residuals(net, ev_zeta, ev_eco, ev_eps)
                 x_hat, pi_hat = net(z_test, ev_par)
                 x_err = ((x_hat - x_true).abs() / x_true.abs()).mean().item()
                 pi_err = ((pi_hat - pi_true).abs() / pi_true.abs()).mean().item()
                 x_ev, pi_ev = net(ev_zeta, ev_par)
-                state_ratio = (zeta / ergodic_std(par)).pow(2).mean().sqrt().item()
+                state_ratio = (zeta / eco.ergodic).pow(2).mean().sqrt().item()
             rescue.report(
                 loss=loss.item(),
                 val_loss=(lam_x * v_is + lam_pi * v_pc).item(),

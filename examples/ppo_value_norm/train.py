@@ -1,16 +1,24 @@
 """PPO actor-critic that blocks or allows events in a stream, with Monte-Carlo returns.
 
-A re-creation, at small scale, of a security agent trained with PPO whose critic was fed
-Monte-Carlo returns of very large magnitude. How those returns are normalised before the
-critic regresses on them (``return_norm``) decides whether the agent learns anything:
+A small re-creation of a security agent trained with PPO whose critic regresses on
+Monte-Carlo returns of large magnitude. Each episode is a burst of T queued events
+(T log-uniform, a few hundred to a few thousand); the agent sees an event's features and the
+queue backlog, and blocks or allows it. Every step costs latency for each event still queued,
+so the discounted return is dominated by the time-to-go: about -backlog_cost * 100 * backlog,
+i.e. -1e2 .. -2.5e3. The block/allow decision itself moves the return by only 5..15.
 
-- ``none``:    raw returns (thousands to tens of thousands) -> value MSE in the millions,
-               the advantage (return - value) is the critic's huge error, the policy drifts.
-- ``batch``:   (R - mean) / std of each update batch (one episode) -> the same backlog maps
-               to a different target every batch, the critic never settles, the advantage
-               is dominated by the time-to-go part of the return, the policy does not learn.
-- ``running``: Welford running mean/std over all training -> a stable target scale, the
-               critic learns the time-to-go part, the advantage carries the decision's effect.
+How the critic's targets are scaled (``return_norm``) decides whether the actor learns:
+
+- ``none``:    raw returns. The value MSE is 1e4..1e6, the critic cannot catch up, the
+               advantage (return - value) is its huge, mostly negative error, and PPO pushes
+               down whatever was sampled: the policy flips between allow-all and block-all.
+- ``batch``:   (R - mean) / std of each update batch (one episode). The same backlog maps to a
+               different target in every episode (it depends on the episode's unseen length),
+               so the critic never settles, the advantage stays dominated by the time-to-go
+               ramp and the decision's effect is buried in it: the policy does not learn.
+- ``running``: Welford running mean/std over all training. Targets are on a stable scale, the
+               critic learns the time-to-go part precisely, and what is left in the advantage
+               is the decision's effect (plus MC noise): the policy learns, F1 ~0.75.
 
 Run by hand: ``python train.py`` or ``python train.py return_norm=running iterations=60``.
 """
@@ -33,8 +41,9 @@ N_FEATURES = 8
 MALICIOUS_SHIFT = np.array([1.6, -1.3, 1.1, 0.9, 0.0, 0.0, 0.0, 0.0])
 
 
-def make_events(rng: np.random.Generator, n: int, n_malicious: int | None = None,
-                malicious_frac: float = 0.113):
+def make_events(
+    rng: np.random.Generator, n: int, n_malicious: int | None = None, malicious_frac: float = 0.113
+):
     """n events; each malicious with prob. malicious_frac (or exactly n_malicious of them)."""
     if n_malicious is None:
         labels = (rng.random(n) < malicious_frac).astype(np.int64)
@@ -81,11 +90,18 @@ class RunningReturnStats:
         b_mean, b_std, b_count = float(x.mean()), float(x.std()), len(x)
         n = self.count + b_count
         delta = b_mean - self.mean
-        var = (self.count * self.std**2 + b_count * b_std**2
-               + delta**2 * self.count * b_count / n) / n
+        var = (
+            self.count * self.std**2 + b_count * b_std**2 + delta**2 * self.count * b_count / n
+        ) / n
         self.mean += delta * b_count / n
         self.std = math.sqrt(var)
         self.count = n
+
+
+def observations(x: np.ndarray) -> torch.Tensor:
+    """Event features plus the queue backlog (events still waiting, this one included)."""
+    backlog = np.arange(len(x), 0, -1, dtype=np.float32)
+    return torch.from_numpy(np.concatenate([x, backlog[:, None] / 1000.0], axis=1))
 
 
 def monte_carlo_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
@@ -112,15 +128,15 @@ def train(config: dict) -> None:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
 
-    # Held-out evaluation stream: fixed across seeds (like the seed's 1600 events, 181 bad).
+    # Held-out evaluation stream, fixed across seeds (like the seed's 1600 events, 181 bad),
+    # triaged as one burst: the greedy policy decides on each event in queue order.
     eval_rng = np.random.default_rng(int(config["eval_seed"]))
-    eval_x, eval_y = make_events(eval_rng, int(config["eval_events"]),
-                                 n_malicious=int(config["eval_malicious"]))
-    eval_obs = torch.from_numpy(np.concatenate(
-        [eval_x, np.zeros((len(eval_x), 1), np.float32)], axis=1))  # backlog feature 0
+    n_eval = int(config["eval_events"])
+    eval_x, eval_y = make_events(eval_rng, n_eval, n_malicious=int(config["eval_malicious"]))
+    eval_obs = observations(eval_x)
 
     model = ActorCritic(N_FEATURES + 1, int(config["hidden"]))
-    opt = torch.optim.Adam(model.parameters(), lr=float(config["lr"]))
+    opt = torch.optim.Adam(model.parameters(), lr=float(config["lr"]), foreach=True)
     stats = RunningReturnStats()
     mode = config["return_norm"]
     if mode not in ("none", "batch", "running"):
@@ -139,17 +155,17 @@ def train(config: dict) -> None:
         # ---- roll out one episode: a burst of T events queued for triage -------------------
         T = int(round(math.exp(rng.uniform(log_lo, log_hi))))
         x, y = make_events(rng, T)
-        backlog = np.arange(T, 0, -1, dtype=np.float32)  # events still queued, this one incl.
-        obs = torch.from_numpy(np.concatenate([x, backlog[:, None] / 1000.0], axis=1))
+        obs = observations(x)
+        backlog = np.arange(T, 0, -1, dtype=np.float64)  # events still queued, this one incl.
         with torch.no_grad():
             logits, values = model(obs)
-            dist = torch.distributions.Categorical(logits=logits)
-            actions = dist.sample()
-            old_logp = dist.log_prob(actions)
+            logp_all = torch.log_softmax(logits, -1)
+            actions = torch.multinomial(logp_all.exp(), 1).squeeze(-1)
+            old_logp = logp_all.gather(1, actions[:, None]).squeeze(-1)
         a = actions.numpy()
         decision = np.where(y == 1, np.where(a == 1, r_tp, r_fn), np.where(a == 1, r_fp, r_tn))
         rewards = decision - backlog_cost * backlog  # every queued event costs latency
-        returns = monte_carlo_returns(rewards.astype(np.float64), gamma)
+        returns = monte_carlo_returns(rewards, gamma)
 
         # ---- normalise the critic's targets --------------------------------------------------
         if mode == "batch":
@@ -164,23 +180,23 @@ def train(config: dict) -> None:
             targets = returns
         targets_t = torch.as_tensor(targets, dtype=torch.float32)
         adv = targets_t - values  # Monte-Carlo advantage in the critic's units
-        if config.get("norm_adv", False):
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
 
         # ---- PPO update ----------------------------------------------------------------------
         v_losses, p_losses, ents = [], [], []
         for _ in range(epochs):
             perm = torch.randperm(T)
             for start in range(0, T, mb):
-                idx = perm[start:start + mb]
+                idx = perm[start : start + mb]
                 logits, v = model(obs[idx])
-                dist = torch.distributions.Categorical(logits=logits)
-                ratio = torch.exp(dist.log_prob(actions[idx]) - old_logp[idx])
-                surr = torch.min(ratio * adv[idx],
-                                 torch.clamp(ratio, 1 - clip, 1 + clip) * adv[idx])
+                logp_all = torch.log_softmax(logits, -1)
+                logp = logp_all.gather(1, actions[idx, None]).squeeze(-1)
+                ratio = torch.exp(logp - old_logp[idx])
+                surr = torch.min(
+                    ratio * adv[idx], torch.clamp(ratio, 1 - clip, 1 + clip) * adv[idx]
+                )
                 p_loss = -surr.mean()
                 v_loss = ((v - targets_t[idx]) ** 2).mean()
-                ent = dist.entropy().mean()
+                ent = -(logp_all.exp() * logp_all).sum(-1).mean()
                 loss = p_loss + vf_coef * v_loss - ent_coef * ent
                 opt.zero_grad()
                 loss.backward()
@@ -201,7 +217,10 @@ def train(config: dict) -> None:
             entropy=float(np.mean(ents)),
             f1=f1,
             pred_usage=[1.0 - block_frac, block_frac],
-            eval_tp=tp, eval_fp=fp, eval_fn=fn, eval_tn=tn,
+            eval_tp=tp,
+            eval_fp=fp,
+            eval_fn=fn,
+            eval_tn=tn,
             episode_return=float(rewards.sum()),
             decision_reward=float(decision.mean()),
         )
