@@ -112,3 +112,20 @@ def test_ray_tune_report_called_directly_also_works(tmp_path):
     )
     assert code == 0 and report["outcome"] == "healthy"
     assert report["runs"][0]["reports"] == 30
+
+
+def test_the_lstm_example_is_rescued_from_divergence_by_a_learning_rate_cut(tmp_path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "lstm_divergence"
+    out = tmp_path / "out"
+    code = main(
+        [str(example / "train.py"), "--config", str(example / "cfg.yaml"), "--out", str(out), "-q"]
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0 and report["outcome"] == "rescued"
+    first = report["runs"][0]
+    assert first["findings"][0]["signature"] == "divergence"
+    assert first["status"] == "stopped" and first["reports"] < 30
+    old, new = first["remedy"]["changes"]["lr"]
+    assert old == 1.5 and new < 0.75
+    final = report["runs"][-1]["final_metrics"]
+    assert final["train_mse"] < 0.01 and final["test_mse"] < 0.015

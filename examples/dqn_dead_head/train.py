@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import random
 import sys
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +124,9 @@ N_DISCRETE = 4
 class HybridDQN(nn.Module):
     def __init__(self, hidden: int, head: int, discrete_init: str) -> None:
         super().__init__()
-        self.shared_layers = nn.ModuleList([nn.Linear(STATE_SIZE, hidden), nn.Linear(hidden, hidden)])
+        self.shared_layers = nn.ModuleList(
+            [nn.Linear(STATE_SIZE, hidden), nn.Linear(hidden, hidden)]
+        )
         for layer in self.shared_layers:
             nn.init.xavier_uniform_(layer.weight, gain=1.0)
             nn.init.constant_(layer.bias, 0.0)
@@ -202,7 +203,8 @@ def evaluation_states(config: dict):
         states.append(game.state())
     p, lane, depth, kind = (np.concatenate(x) for x in zip(*states, strict=True))
     disc, spin = expert(p, lane, depth, kind, scores)
-    return torch.from_numpy(encode(p, lane, depth, kind)), torch.from_numpy(disc), torch.from_numpy(spin)
+    x = torch.from_numpy(encode(p, lane, depth, kind))
+    return x, torch.from_numpy(disc), torch.from_numpy(spin)
 
 
 def train(config: dict) -> None:
@@ -228,8 +230,7 @@ def train(config: dict) -> None:
     w_cont = config["continuous_loss_weight"]
 
     grad_norm = 0.0  # shown in the log, but never updated (the seed's "GradNorm 0.000" bug)
-    d_hist: deque = deque(maxlen=config["report_every"])
-    c_hist: deque = deque(maxlen=config["report_every"])
+    window: dict[str, list] = {k: [] for k in ("dloss", "closs", "agree", "spin", "usage", "dead")}
     state = game.state()
     obs = encode(*state)
     update = 0
@@ -241,10 +242,10 @@ def train(config: dict) -> None:
         greedy = q.argmax(dim=1).numpy()  # ties (all Q equal) go to action 0
         explore = rng.random(n) < config["epsilon"]
         disc = np.where(explore, rng.integers(0, N_DISCRETE, n), greedy)
-        spin = np.clip(spin.squeeze(1).numpy() + rng.normal(0.0, config["spin_noise"], n), -0.9, 0.9)
+        spin = spin.squeeze(1).numpy() + rng.normal(0.0, config["spin_noise"], n)
         by_expert = rng.random(n) < config["expert_ratio"]
         disc = np.where(by_expert, e_disc, disc)
-        spin = np.where(by_expert, e_spin, spin)
+        spin = np.where(by_expert, e_spin, np.clip(spin, -0.9, 0.9))
         reward = game.step(spin, disc)
         state = game.state()
         obs2 = encode(*state)
@@ -273,24 +274,47 @@ def train(config: dict) -> None:
         optimizer.step()
         if update % config["target_update"] == 0:
             target.load_state_dict(net.state_dict())
-        d_hist.append(d_loss.item())
-        c_hist.append(c_loss.item())
+        window["dloss"].append(d_loss.item())
+        window["closs"].append(c_loss.item())
 
-        if update % config["report_every"] == 0:
+        # ---- Agree% / SpinAgr% on the fixed evaluation states, averaged over the interval ----
+        if update % config["eval_every"] == 0:
             with torch.no_grad():
+                hidden = eval_x
+                for layer in net.shared_layers:
+                    hidden = F.relu(layer(hidden))
+                discrete_h = F.relu(net.discrete_fc(hidden))
                 eq, es = net(eval_x)
             pred = eq.argmax(dim=1)
-            usage = torch.bincount(pred, minlength=N_DISCRETE).float() / len(pred)
+            window["agree"].append(100.0 * float((pred == eval_disc).float().mean()))
+            close = (es.squeeze(1) - eval_spin).abs() < 0.1
+            window["spin"].append(100.0 * float(close.float().mean()))
+            window["usage"].append(torch.bincount(pred, minlength=N_DISCRETE).float() / len(pred))
+            window["dead"].append(float(((discrete_h > 0).sum(0) == 0).float().mean()))
+        if update % config["report_every"] == 0:
             rescue.report(
-                dloss=float(np.mean(d_hist)),
-                closs=float(np.mean(c_hist)),
+                dloss=float(np.mean(window["dloss"])),
+                closs=float(np.mean(window["closs"])),
                 grad_norm=grad_norm,
-                agree=100.0 * float((pred == eval_disc).float().mean()),
-                spin_agree=100.0 * float(((es.squeeze(1) - eval_spin).abs() < 0.1).float().mean()),
+                agree=float(np.mean(window["agree"])),
+                spin_agree=float(np.mean(window["spin"])),
                 q_min=float(eq.min()),
                 q_max=float(eq.max()),
-                pred_usage=usage.tolist(),
+                pred_usage=torch.stack(window["usage"]).mean(0).tolist(),
+                discrete_dead_frac=float(np.mean(window["dead"])),
             )
+            for values in window.values():
+                values.clear()
+
+
+def _parse(value: str):
+    parsed = yaml.safe_load(value)
+    if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" as a string
+        try:
+            return float(parsed)
+        except ValueError:
+            return parsed
+    return parsed
 
 
 if __name__ == "__main__":
@@ -299,5 +323,5 @@ if __name__ == "__main__":
         params = yaml.safe_load(f)["params"]
     for arg in sys.argv[1:]:
         key, _, value = arg.partition("=")
-        params[key] = yaml.safe_load(value)
+        params[key] = _parse(value)
     train(params)
