@@ -10,7 +10,6 @@ import math
 import platform
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import seed_fixtures  # noqa: E402
 from rescue.config import Target  # noqa: E402
 from rescue.kinds import MetricKinds  # noqa: E402
 from rescue.policy import load_policy  # noqa: E402
-from rescue.run_watch import RunWatch  # noqa: E402
+from rescue.run_watch import replay_run  # noqa: E402
 from rescue.stream import MetricStream  # noqa: E402
 
 # (fixture, the report where the failure is visible to a person, expected signature, targets)
@@ -44,16 +43,7 @@ SEEDS = [
 
 
 def watch_all(reports, targets=None, completed=True):
-    policy = load_policy("default")
-    with tempfile.TemporaryDirectory() as folder:
-        watch = RunWatch(policy, MetricStream(MetricKinds(), targets), Path(folder) / "m.jsonl")
-        for metrics in reports:
-            if watch.on_report(metrics):
-                break
-        if completed and watch.verdict is None:
-            watch.completed()
-        watch.close()
-    return watch
+    return replay_run(load_policy("default"), reports, targets=targets, completed=completed)
 
 
 def seed_rows():

@@ -4,20 +4,14 @@ for several seeds each."""
 import pytest
 
 import healthy_runs
-from rescue.kinds import MetricKinds
 from rescue.policy import load_policy
-from rescue.run_watch import RunWatch
-from rescue.stream import MetricStream
+from rescue.run_watch import replay_run
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("name", sorted(healthy_runs.CORPUS))
 def test_no_restart_on_a_healthy_run(name, seed, tmp_path):
     reports = healthy_runs.CORPUS[name](seed)
-    watch = RunWatch(load_policy("default"), MetricStream(MetricKinds()), tmp_path / "m.jsonl")
-    for metrics in reports:
-        watch.on_report(metrics)
-    watch.completed()
-    watch.close()
+    watch = replay_run(load_policy("default"), reports)
     restarts = [f for f in watch.findings if f.action == "restart"]
     assert restarts == [], f"{name} seed {seed}: {[f.reason for f in restarts]}"

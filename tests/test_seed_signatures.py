@@ -5,23 +5,12 @@ import pytest
 
 import seed_fixtures as seeds
 from rescue.config import Target
-from rescue.kinds import MetricKinds
 from rescue.policy import load_policy
-from rescue.run_watch import RunWatch
-from rescue.stream import MetricStream
+from rescue.run_watch import replay_run
 
 
 def diagnose(reports, tmp_path, kinds=None, targets=None, completed=False):
-    policy = load_policy("default")
-    stream = MetricStream(MetricKinds(kinds), targets)
-    watch = RunWatch(policy, stream, tmp_path / "metrics.jsonl")
-    for metrics in reports:
-        if watch.on_report(metrics):
-            break
-    if completed and watch.verdict is None:
-        watch.completed()
-    watch.close()
-    return watch
+    return replay_run(load_policy("default"), reports, kinds, targets, completed)
 
 
 def test_seed_002_lstm_divergence(tmp_path):

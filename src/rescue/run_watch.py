@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from rescue.config import Target
 from rescue.findings import Finding
 from rescue.health import health
+from rescue.kinds import MetricKinds
 from rescue.policy import Policy
 from rescue.reporting import Metrics
 from rescue.stream import MetricStream
@@ -105,3 +108,22 @@ class RunWatch:
         if finding.action == "restart" and self.verdict is None:
             self.verdict = finding
         return [finding]
+
+
+def replay_run(
+    policy: Policy,
+    reports: Iterable[Metrics],
+    kinds: Mapping[str, str] | None = None,
+    targets: Mapping[str, Target] | None = None,
+    completed: bool = True,
+) -> RunWatch:
+    """Watch a recorded run as if it were streaming: stops at the first restart-worthy finding,
+    and runs the end-of-run checks when the run got to its end (``completed``)."""
+    watch = RunWatch(policy, MetricStream(MetricKinds(kinds), targets), Path(os.devnull))
+    for metrics in reports:
+        if watch.on_report(metrics):
+            break
+    if completed and watch.verdict is None:
+        watch.completed()
+    watch.close()
+    return watch

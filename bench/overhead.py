@@ -1,0 +1,94 @@
+"""Supervision overhead on a healthy run, side by side in one process: the same ``train``
+called directly, under bare Ray Tune, and under rescue (Ray Tune + streaming + detectors +
+Optuna). Repeated, alternating, medians reported.
+
+    python bench/overhead.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ray
+from ray import tune
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "lstm_divergence"
+HEALTHY_LR = 0.13
+
+
+def direct(params):
+    sys.path.insert(0, str(EXAMPLE))
+    from rescue.entrypoint import load_entry
+
+    load_entry(EXAMPLE / "train.py", "train")(params)
+
+
+def bare_tune(params, storage):
+    from rescue.tune_sink import run_user_train
+
+    trainable = tune.with_parameters(run_user_train, script=str(EXAMPLE / "train.py"),
+                                     entry="train")
+    tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
+        param_space=params,
+        run_config=tune.RunConfig(storage_path=storage, verbose=0),
+    ).fit()
+
+
+def under_rescue(cfg_path, out):
+    from rescue.cli import main
+
+    assert main([str(EXAMPLE / "train.py"), "--config", str(cfg_path), "--out", out, "-q"]) == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+    import yaml
+
+    cfg = yaml.safe_load((EXAMPLE / "cfg.yaml").read_text())
+    cfg["params"]["lr"] = HEALTHY_LR
+    params = dict(cfg["params"])
+    tmp = Path(tempfile.mkdtemp())
+    cfg_path = tmp / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    times: dict[str, list[float]] = {"direct": [], "bare Ray Tune": [], "rescue": []}
+    for i in range(args.repeats):
+        for name, fn in (
+            ("direct", lambda: direct(dict(params))),
+            ("bare Ray Tune", lambda i=i: bare_tune(dict(params), str(tmp / f"tune{i}"))),
+            ("rescue", lambda i=i: under_rescue(cfg_path, str(tmp / f"rescue{i}"))),
+        ):
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    ray.shutdown()
+    base = statistics.median(times["direct"])
+    tune_t = statistics.median(times["bare Ray Tune"])
+    lines = [
+        f"# Supervision overhead (healthy lstm_divergence run, lr {HEALTHY_LR}, "
+        f"{args.repeats} alternating repeats, {time.strftime('%Y-%m-%d')})",
+        "",
+        "| how | median wall s | vs direct | vs bare Ray Tune |",
+        "|---|---|---|---|",
+    ]
+    for name, values in times.items():
+        m = statistics.median(values)
+        lines.append(f"| {name} | {m:.2f} | {m / base:.2f}x | {m / tune_t:.2f}x |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (ROOT / "bench" / "results" / "overhead.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
