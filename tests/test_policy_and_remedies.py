@@ -151,3 +151,18 @@ def test_remedy_direction_says_which_side_failed():
     assert Remedy(role="x", scale=(2, 10)).direction == "up"
     assert Remedy(role="x", to="low").direction == "down"
     assert Remedy(role="x", swap={"a": ["b"]}).direction is None
+
+
+def test_a_categorical_swap_can_be_asked_from_the_study(tmp_path):
+    from rescue.study import RescueStudy
+
+    study = RescueStudy(f"sqlite:///{tmp_path / 's.db'}", "t")
+    knobs = {"n": NORM, "lr": LR}
+    trial, values = study.ask(knobs, {"n": "none", "lr": 0.01})
+    assert values == {"n": "none", "lr": 0.01}
+    study.study.tell(trial, 1.0)
+    space = load_policy("default").remedies["normalization_swap"].search_space(
+        {"n": NORM}, {"n": "none"}, Lessons()
+    )
+    _, values = study.ask(knobs, {"n": "none", "lr": 0.01}, space)
+    assert values == {"n": "running", "lr": 0.01}

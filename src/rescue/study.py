@@ -62,8 +62,15 @@ class RescueStudy:
         search: dict[str, BaseDistribution] | None = None,
     ) -> tuple[Trial, dict[str, Any]]:
         """A trial whose knob values are ``current``, except those drawn from ``search``."""
-        search = search or {}
+        search = dict(search or {})
+        # Optuna requires one set of choices per categorical parameter for a whole study, so a
+        # categorical knob keeps its full domain and takes the remedy's first candidate (the
+        # policy lists candidates in order of preference); numbers are drawn by the sampler.
         fixed = {name: value for name, value in current.items() if name not in search}
+        for name, dist in list(search.items()):
+            if isinstance(dist, CategoricalDistribution):
+                fixed[name] = dist.choices[0]
+                del search[name]
         if fixed:
             self.study.enqueue_trial(fixed, skip_if_exists=False)
         distributions = {
