@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 from pathlib import Path
 
 import optuna
@@ -103,6 +104,25 @@ success:
     assert "no knob with role learning_rate" in report["summary"]
 
 
+def test_a_run_that_stops_reporting_is_stopped_as_a_stall_and_retried(tmp_path):
+    policy = tmp_path / "impatient.yaml"
+    policy.write_text("extends: default\nsignatures:\n  stall:\n    params: {seconds: 10}\n")
+    marker = tmp_path / "hung-once"
+    cfg = DIVERGING.replace("lr: 0.9", f"lr: 0.05, hang_once: '{marker}'") + f"policy: {policy}\n"
+    started = time.monotonic()
+    code, report, _ = run_rescue(tmp_path, cfg, extra=["-q"])
+    assert time.monotonic() - started < 120  # the hour-long hang was cut short
+    assert code == 0 and report["outcome"] == "rescued"
+    hung, retried = report["runs"]
+    # Reports at steps 0, 5, ..., 100, then silence.
+    assert hung["status"] == "stopped" and hung["reports"] == 21
+    finding = hung["findings"][0]
+    assert finding["signature"] == "stall"
+    assert finding["evidence"]["seconds_without_report"] >= 10
+    assert hung["remedy"]["name"] == "retry"
+    assert retried["config"] == hung["config"] and retried["status"] == "completed"
+
+
 def test_ray_tune_report_called_directly_also_works(tmp_path):
     code, report, _ = run_rescue(
         tmp_path,
@@ -129,3 +149,21 @@ def test_the_lstm_example_is_rescued_from_divergence_by_a_learning_rate_cut(tmp_
     assert old == 1.5 and new < 0.75
     final = report["runs"][-1]["final_metrics"]
     assert final["train_mse"] < 0.01 and final["test_mse"] < 0.015
+
+
+def test_the_nk_policy_example_is_rescued_by_raising_the_neglected_loss_weight(tmp_path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "nk_policy"
+    cfg = (example / "cfg.yaml").read_text()
+    reduced = cfg.replace("iterations: 2000 ", "iterations: 1200 ")
+    reduced = reduced.replace("lr: 0.02 ", "lr: 0.03 ")
+    assert reduced.count("1200") == 1 and "lr: 0.03 " in reduced
+    code, report, _ = run_rescue(tmp_path, reduced, script=str(example / "train.py"), extra=["-q"])
+    assert code == 0 and report["outcome"] == "rescued"
+    first, last = report["runs"][0], report["runs"][-1]
+    assert first["findings"][0]["signature"] == "neglected_loss"
+    assert first["findings"][0]["metric"] == "val_nkpc_loss"
+    assert first["reports"] < 30 and first["remedy"]["name"] == "loss_weight_raise"
+    old, new = first["remedy"]["changes"]["lam_pi"]
+    assert old == 0.1 and 0.2 <= new <= 2.0
+    assert last["final_metrics"]["policy_error"] < 0.05
+    assert last["final_metrics"]["val_nkpc_loss"] < 0.0008

@@ -13,6 +13,14 @@ def diagnose(reports, tmp_path, kinds=None, targets=None, completed=False):
     return replay_run(load_policy("default"), reports, kinds, targets, completed)
 
 
+def test_seed_000_outputs_flat_at_zero_are_a_dead_output(tmp_path):
+    watch = diagnose(seeds.seed_000_flat_zero_outputs(), tmp_path)
+    assert watch.verdict.signature == "dead_output"
+    assert watch.verdict.metric == "output_std"
+    assert "the outputs are a constant" in watch.verdict.reason
+    assert watch.verdict.step == 9  # confirmed after the detector's patience of 10 reports
+
+
 def test_seed_002_lstm_divergence(tmp_path):
     watch = diagnose(seeds.seed_002_divergence(), tmp_path)
     assert watch.verdict.signature == "divergence"

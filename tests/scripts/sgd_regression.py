@@ -1,6 +1,12 @@
 """A small real training run for integration tests: an MLP fitted by plain SGD to a noisy
 regression problem. Above a learning rate of about 0.1 the SGD iteration is unstable on this
-problem and the loss climbs; below it the loss falls under 0.05."""
+problem and the loss climbs; below it the loss falls under 0.05.
+
+``hang_once``: a file path; the first run to reach step 100 creates it and hangs there, as a
+data loader on a stuck file system would; a later run finds the file and goes on."""
+
+import time
+from pathlib import Path
 
 import torch
 
@@ -25,6 +31,10 @@ def train(config):
             with torch.no_grad():
                 full = torch.nn.functional.mse_loss(model(x), y)
             rescue.report(loss=float(full))
+        marker = config.get("hang_once")
+        if marker and step == 100 and not Path(marker).exists():
+            Path(marker).touch()
+            time.sleep(3600)
         if config.get("crash_at") is not None and step == config["crash_at"]:
             raise RuntimeError(f"simulated data-loader failure at step {step}")
 

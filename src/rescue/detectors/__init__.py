@@ -12,6 +12,7 @@ from rescue.detectors.divergence import Divergence
 from rescue.detectors.explosion import Explosion
 from rescue.detectors.generalization_gap import GeneralizationGap
 from rescue.detectors.missed_target import MissedTarget
+from rescue.detectors.neglected_loss import NeglectedLoss
 from rescue.detectors.non_finite import NonFinite
 from rescue.detectors.opposing_losses import OpposingLosses
 from rescue.detectors.oscillation import Oscillation
@@ -38,6 +39,7 @@ _REGISTRY: dict[str, type[Detector]] = {
         ClassCollapse,
         UniformCollapse,
         GeneralizationGap,
+        NeglectedLoss,
         MissedTarget,
     )
 }

@@ -26,7 +26,9 @@ class GeneralizationGap(Detector):
     ``grace`` reports, for ``patience`` reports in a row, the held-out level is more than
     ``ratio`` times the training level and has not improved by ``min_improvement`` over the
     last ``patience`` reports. Training on an unrepresentative or drifting distribution
-    (seed 000) looks like this.
+    (seed 000: loss 1.15 against 0.00002) looks like this; an ordinary overfitting gap (a
+    held-out loss 2-5x the training loss near convergence) is not a failure, hence ``ratio``
+    10 by default.
 
     >>> from rescue.stream import MetricStream
     >>> stream, detector = MetricStream(), GeneralizationGap(grace=0, patience=3)
@@ -41,7 +43,7 @@ class GeneralizationGap(Detector):
 
     def __init__(
         self,
-        ratio: float = 2.0,
+        ratio: float = 10.0,
         min_improvement: float = 0.05,
         patience: int = 10,
         grace: int = 10,

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from rescue.detectors.base import Detector, Streak, check_count, check_fraction, check_positive, pct
+from rescue.detectors.generalization_gap import training_partner
 from rescue.findings import Finding
-from rescue.stream import MetricStream
+from rescue.stream import MetricStream, Series
 
 
 class OpposingLosses(Detector):
@@ -10,7 +11,8 @@ class OpposingLosses(Detector):
 
     Seed 003: the discrete head's DLoss rose +167% while the continuous head's CLoss fell -24%.
     A loss counts as rising when its level stays ``rise`` above its first level for
-    ``patience`` reports while another loss stands ``fall`` below its own first level.
+    ``patience`` reports while another loss stands ``fall`` below its own first level. A
+    held-out loss rising while its own training loss falls is left to ``generalization_gap``.
 
     >>> from rescue.detectors.base import replay
     >>> reports = [{"dloss": 0.01 * (1 + i / 10), "closs": 0.02 * (1 - i / 40)} for i in range(20)]
@@ -35,7 +37,9 @@ class OpposingLosses(Detector):
                 (
                     other
                     for other in losses
-                    if other is not rising and other.level < (1 - self.fall) * other.first_level
+                    if other is not rising
+                    and not _paired(stream, rising, other)
+                    and other.level < (1 - self.fall) * other.first_level
                 ),
                 None,
             )
@@ -54,3 +58,8 @@ class OpposingLosses(Detector):
                     falling_change=falling.level / falling.first_level - 1,
                 )
         return None
+
+
+def _paired(stream: MetricStream, a: Series, b: Series) -> bool:
+    """``val_loss`` and ``loss`` measure one objective on two data sets, not two parts."""
+    return training_partner(stream, a.name) is b or training_partner(stream, b.name) is a
