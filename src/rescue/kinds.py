@@ -2,9 +2,9 @@
 
 A kind comes from the config's ``metrics:`` section, else from the name:
 
-========================================  ===========
+========================================  =====================================
 name                                      kind
-========================================  ===========
+========================================  =====================================
 ends in ``loss``, ``mse``, ``mae``,        loss
 ``nll``, ``error``, ``err`` (or is one)
 starts with ``grad_norm`` / ``gradnorm``   grad_norm
@@ -14,8 +14,12 @@ ends in ``acc``/``accuracy``/``f1``/       score
 ``kl`` / ending in ``_kl``                 kl
 ends in ``usage``                          class_usage
 ends in ``output_std``                     output_std
+ends in ``update_ratio``                   update_ratio (``rescue.watch``)
+ends in ``dead_fraction``                  dead_fraction (``rescue.watch``)
+ends in ``saturated_fraction``             saturated_fraction (``rescue.watch``)
+ends in ``input_absmax``                   input_absmax (``rescue.watch``)
 anything else                              other (only non-finite checks)
-========================================  ===========
+========================================  =====================================
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ class Kind(str, Enum):
     ENTROPY = "entropy"
     KL = "kl"
     OUTPUT_STD = "output_std"
+    UPDATE_RATIO = "update_ratio"
+    DEAD_FRACTION = "dead_fraction"
+    SATURATION = "saturated_fraction"
+    INPUT_SCALE = "input_absmax"
     OTHER = "other"
 
     @property
@@ -51,6 +59,10 @@ _RULES: tuple[tuple[re.Pattern[str], Kind], ...] = (
     (re.compile(r"(^|_)kl$"), Kind.KL),
     (re.compile(r"usage$"), Kind.CLASS_USAGE),
     (re.compile(r"output_std$"), Kind.OUTPUT_STD),
+    (re.compile(r"update_ratio$"), Kind.UPDATE_RATIO),
+    (re.compile(r"dead_fraction$"), Kind.DEAD_FRACTION),
+    (re.compile(r"saturated_fraction$"), Kind.SATURATION),
+    (re.compile(r"input_absmax$"), Kind.INPUT_SCALE),
 )
 
 

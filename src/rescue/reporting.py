@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 Metrics = dict[str, float | list[float]]
@@ -44,6 +44,7 @@ class PrintSink:
 
 
 _sink: ReportSink = PrintSink()
+_sources: list[Callable[[], Metrics]] = []  # e.g. rescue.watch: metrics added to every report
 
 
 def install_sink(sink: ReportSink) -> ReportSink:
@@ -51,6 +52,16 @@ def install_sink(sink: ReportSink) -> ReportSink:
     global _sink
     previous, _sink = _sink, sink
     return previous
+
+
+def add_report_source(source: Callable[[], Metrics]) -> None:
+    """``source()`` is called on every report; its metrics travel with the user's."""
+    _sources.append(source)
+
+
+def remove_report_source(source: Callable[[], Metrics]) -> None:
+    if source in _sources:
+        _sources.remove(source)
 
 
 def normalize_metrics(metrics: Mapping[str, Any]) -> Metrics:
@@ -94,7 +105,8 @@ def report(
     >>> rescue.report(loss=0.25, grad_norm=1.5)
     step 0 | loss 0.25 | grad_norm 1.5
     """
-    merged = normalize_metrics({**(metrics or {}), **kw_metrics})
+    added = {k: v for source in _sources for k, v in source().items()}
+    merged = normalize_metrics({**added, **(metrics or {}), **kw_metrics})  # the user's win
     _sink.report(merged, checkpoint)
 
 

@@ -9,17 +9,21 @@ from rescue.detectors.base import Detector
 from rescue.detectors.class_collapse import ClassCollapse
 from rescue.detectors.dead_output import DeadOutput
 from rescue.detectors.divergence import Divergence
+from rescue.detectors.dying_units import DyingUnits
 from rescue.detectors.explosion import Explosion
 from rescue.detectors.generalization_gap import GeneralizationGap
+from rescue.detectors.large_updates import LargeUpdates
 from rescue.detectors.missed_target import MissedTarget
 from rescue.detectors.neglected_loss import NeglectedLoss
 from rescue.detectors.non_finite import NonFinite
 from rescue.detectors.opposing_losses import OpposingLosses
 from rescue.detectors.oscillation import Oscillation
 from rescue.detectors.plateau import Plateau
+from rescue.detectors.saturation import Saturation
 from rescue.detectors.silent_metric import SilentMetric
 from rescue.detectors.stuck_constant import StuckConstant
 from rescue.detectors.uniform_collapse import UniformCollapse
+from rescue.detectors.unscaled_inputs import UnscaledInputs
 
 # Signatures the supervisor itself raises from how a run ended, not from its metrics.
 RUN_SIGNATURES = ("crash", "stall")
@@ -41,6 +45,10 @@ _REGISTRY: dict[str, type[Detector]] = {
         GeneralizationGap,
         NeglectedLoss,
         MissedTarget,
+        LargeUpdates,
+        UnscaledInputs,
+        Saturation,
+        DyingUnits,
     )
 }
 
