@@ -80,13 +80,24 @@ def test_cli_exits_2_before_running(write_cfg, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_refuses_a_script_without_the_entry(write_cfg, tmp_path, capsys):
+def test_cli_refuses_a_script_without_the_entry_it_was_told_to_call(write_cfg, tmp_path, capsys):
     script = tmp_path / "train.py"
     script.write_text("def fit(config):\n    pass\n")
     good = write_cfg(GOOD)
-    assert main([str(script), "--config", str(good), "--out", str(tmp_path / "o")]) == 2
-    assert "expected a function train(config)" in capsys.readouterr().err
     assert main([str(script), "--config", str(good), "--entry", "nope"]) == 2
+    assert "expected a function nope(config)" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.py"), "--config", str(good)]) == 2
+    assert "expected an existing training script" in capsys.readouterr().err
+
+
+def test_cli_refuses_bad_command_settings_naming_the_key(write_cfg, capsys):
+    bad_group = write_cfg(GOOD + "command:\n  metrics: {loss: 'Loss: [0-9.]+'}\n")
+    assert main(["x.py", "--config", str(bad_group)]) == 2
+    err = capsys.readouterr().err
+    assert "command.metrics.loss" in err and "exactly one capture group" in err
+    bad_name = write_cfg(GOOD + "command:\n  args: ['--learning-rate', '{learning_rate}']\n")
+    assert main(["x.py", "--config", str(bad_name)]) == 2
+    assert "command.args" in capsys.readouterr().err
 
 
 def test_cli_refuses_an_unknown_policy(write_cfg, tmp_path, capsys):

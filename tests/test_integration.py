@@ -167,3 +167,63 @@ def test_the_nk_policy_example_is_rescued_by_raising_the_neglected_loss_weight(t
     assert old == 0.1 and 0.2 <= new <= 2.0
     assert last["final_metrics"]["policy_error"] < 0.05
     assert last["final_metrics"]["val_nkpc_loss"] < 0.0008
+
+
+PLAIN = """\
+params: {lr: 0.9, steps: 300, helper-tag: HELPER}
+knobs:
+  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
+command:
+  args: ["--lr", "{lr}", "--steps", "{steps}", "--helper-tag", "{helper-tag}"]
+  metrics: {loss: 'Loss: (\\S+)'}
+success:
+  loss: {below: 0.05}
+budget: {restarts: 3}
+"""
+
+
+def _processes_with(tag: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="ignore")
+        except OSError:
+            continue
+        if proc.name.isdigit() and tag in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_plain_script_is_rescued_by_changing_its_flags_and_stopped_as_a_whole(tmp_path):
+    tag = f"rescue-test-helper-{os.getpid()}"
+    code, report, out = run_rescue(tmp_path, PLAIN.replace("HELPER", tag), script="plain_sgd.py")
+    assert code == 0 and report["outcome"] == "rescued"
+    first, last = report["runs"][0], report["runs"][-1]
+    assert first["status"] == "stopped" and first["reports"] < 60
+    assert first["findings"][0]["signature"] in {"non_finite", "explosion", "divergence"}
+    assert first["remedy"]["name"] == "lr_cut" and last["config"]["lr"] < 0.45
+    assert last["status"] == "completed" and last["final_metrics"]["loss"] < 0.05
+    stdout = (out / "runs" / "run-000" / "stdout.log").read_text()
+    assert stdout.startswith("training with lr=0.9 for 300 steps")  # kept as printed
+    assert (out / "runs" / f"run-{last['run']:03d}" / "stdout.log").read_text().count("Step") == 60
+    time.sleep(1)
+    assert _processes_with(tag) == []  # the stopped run's helper process went with it
+
+
+def test_a_plain_script_that_exits_non_zero_is_a_crash_with_its_stderr(tmp_path):
+    cfg = """\
+params: {lr: 0.05, fail-at: 42}
+knobs:
+  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
+command:
+  args: ["--json", "--lr", "{lr}", "--fail-at", "{fail-at}"]
+"""
+    code, report, out = run_rescue(tmp_path, cfg, script="plain_sgd.py", extra=["-q"])
+    assert code == 3 and report["outcome"] == "not_rescued"
+    run = report["runs"][0]
+    assert run["status"] == "crashed" and run["reports"] == 9  # JSON lines of steps 0..40
+    finding = run["findings"][0]
+    assert finding["signature"] == "crash"
+    assert "ValueError: corrupt batch at step 42" in finding["reason"]
+    assert "exited with code 1" in finding["evidence"]["traceback"]
+    assert "Traceback" in (out / "runs" / "run-000" / "stderr.log").read_text()

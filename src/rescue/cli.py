@@ -1,6 +1,8 @@
 """The ``rescue`` command.
 
-    rescue train.py --config cfg.yaml [--out DIR] [--storage URL] [--address ADDR] [--quiet]
+    rescue train.py --config cfg.yaml [--entry NAME] [--out DIR] [--storage URL]
+                   [--address ADDR] [--seed N] [--quiet]
+    rescue --command "python plain.py" --config cfg.yaml ...
     rescue signatures [--policy NAME_OR_PATH]
 
 Exit codes: 0 healthy or rescued, 3 not rescued, 2 bad input.
@@ -10,11 +12,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rescue.errors import RescueError
+
+if TYPE_CHECKING:
+    from rescue.command_line import CommandSpec
+    from rescue.config import RescueConfig
 
 USAGE_EXIT = 2
 
@@ -36,9 +44,18 @@ def _rescue_parser() -> argparse.ArgumentParser:
         description="Run a training script under Ray Tune, diagnose failures from its metrics "
         "and restart it with Optuna-chosen fixes. Also: `rescue signatures`.",
     )
-    parser.add_argument("script", type=Path, help="the training script defining train(config)")
+    parser.add_argument(
+        "script",
+        type=Path,
+        nargs="?",
+        help="the training script: one defining train(config), or a plain script run as a "
+        "process with the params as flags",
+    )
+    parser.add_argument(
+        "--command", help='run this command line as a plain script, e.g. "python train.py"'
+    )
     parser.add_argument("--config", "-c", type=Path, required=True, help="the cfg.yaml")
-    parser.add_argument("--entry", default="train", help="the function to call (default: train)")
+    parser.add_argument("--entry", help="the function to call (default: train)")
     parser.add_argument("--out", type=Path, help="output folder (default: rescue-runs/NAME-TIME)")
     parser.add_argument("--storage", help="Optuna storage URL (default: SQLite in --out)")
     parser.add_argument("--address", help="an existing Ray cluster (default: start local Ray)")
@@ -51,14 +68,12 @@ def _rescue(argv: list[str]) -> int:
     args = _rescue_parser().parse_args(argv)
     # Imports here keep `rescue --help` and bad-input errors fast.
     from rescue.config import BUILTIN_ROLES, load_config
-    from rescue.entrypoint import check_entry
     from rescue.policy import load_policy
 
     raw_cfg = load_config(args.config, roles=_all_roles(args.config))
     policy = load_policy(raw_cfg.policy, args.config.resolve().parent)
     config = load_config(args.config, roles=tuple({*BUILTIN_ROLES, *policy.roles}))
-    script = args.script.resolve()
-    check_entry(script, args.entry)
+    script, entry, command = _what_to_run(args, config)
 
     out = args.out or Path("rescue-runs") / f"{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = out.resolve()
@@ -80,7 +95,7 @@ def _rescue(argv: list[str]) -> int:
     )
     runner.start()
     try:
-        job = Job(script, args.entry, config, args.config.resolve())
+        job = Job(script, entry, config, args.config.resolve(), command)
         display = RescueConsole(quiet=args.quiet)
         report = Supervisor(job, policy, runner, study, out, display).rescue()
     finally:
@@ -88,6 +103,32 @@ def _rescue(argv: list[str]) -> int:
     if not args.quiet:
         print(f"{report.outcome}: {report.summary} ({out})")
     return report.exit_code
+
+
+def _what_to_run(
+    args: argparse.Namespace, config: RescueConfig
+) -> tuple[Path, str, CommandSpec | None]:
+    """``train(config)`` when the script defines it; otherwise (or with ``--command``) the
+    script runs as a process with the params as flags."""
+    from rescue.command_line import CommandSpec
+    from rescue.entrypoint import check_entry, defines
+
+    spec = dict(template=config.command.args, patterns=config.command.metrics)
+    if args.command:
+        argv = tuple(shlex.split(args.command))
+        if not argv:
+            raise RescueError("--command: expected a command line, got an empty one")
+        named = next((a for a in argv if a.endswith(".py")), argv[0])  # names the output folder
+        script = (args.script or Path(named)).resolve()
+        return script, "", CommandSpec(argv, **spec)
+    if args.script is None:
+        raise RescueError("expected a training script (or --command CMD)")
+    script = args.script.resolve()
+    if args.entry is not None or defines(script, "train"):
+        entry = args.entry or "train"
+        check_entry(script, entry)
+        return script, entry, None
+    return script, "", CommandSpec((sys.executable, str(script)), **spec)
 
 
 def _all_roles(config_file: Path) -> tuple[str, ...]:

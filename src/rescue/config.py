@@ -106,6 +106,13 @@ class RayOptions(_Strict):
     gpus_per_run: float = Field(default=0, ge=0)
 
 
+class CommandOptions(_Strict):
+    """How to run a script that has no ``train(config)``: as a process, params as flags."""
+
+    args: tuple[str, ...] | None = None  # a template such as ["--learning-rate", "{lr}"]
+    metrics: dict[str, str] | None = None  # a regular expression per metric (one group)
+
+
 class RescueConfig(_Strict):
     params: dict[str, Any]
     knobs: dict[str, Knob]
@@ -114,6 +121,7 @@ class RescueConfig(_Strict):
     budget: Budget = Field(default_factory=Budget)
     policy: str = "default"
     ray: RayOptions = Field(default_factory=RayOptions)
+    command: CommandOptions = Field(default_factory=CommandOptions)
 
     @property
     def metric_kinds(self) -> dict[str, str]:
@@ -143,7 +151,24 @@ def load_config(path: str | Path, roles: tuple[str, ...] = BUILTIN_ROLES) -> Res
     except ValidationError as exc:
         raise _config_error(file, exc) from None
     check_knobs(config, file, roles)
+    check_command(config, file)
     return config
+
+
+def check_command(config: RescueConfig, file: str) -> None:
+    from rescue.command_line import CommandError, check_template
+    from rescue.output_metrics import compile_patterns
+
+    try:
+        if config.command.args is not None:
+            check_template(config.command.args, config.params)
+    except CommandError as exc:
+        raise ConfigError(file, "command.args", str(exc)) from None
+    for name, pattern in (config.command.metrics or {}).items():
+        try:
+            compile_patterns({name: pattern})
+        except ValueError as exc:
+            raise ConfigError(file, f"command.metrics.{name}", str(exc), pattern) from None
 
 
 def check_knobs(config: RescueConfig, file: str, roles: tuple[str, ...]) -> None:
@@ -163,6 +188,7 @@ _FIELD_NAMES = {
     (): RescueConfig,
     ("budget",): Budget,
     ("ray",): RayOptions,
+    ("command",): CommandOptions,
 }
 
 

@@ -15,6 +15,15 @@ from rescue.errors import RescueError
 
 def check_entry(script: Path, entry: str) -> None:
     """Fail before anything runs when ``script`` has no top-level ``entry``; reads, never runs."""
+    if not defines(script, entry):
+        raise RescueError(
+            f"{script}: expected a function {entry}(config) at the top level "
+            f"(use --entry NAME for another name)"
+        )
+
+
+def defines(script: Path, entry: str) -> bool:
+    """Whether ``script`` defines (or imports) ``entry`` at the top level; reads, never runs."""
     if not script.is_file():
         raise RescueError(f"{script}: expected an existing training script")
     try:
@@ -29,11 +38,7 @@ def check_entry(script: Path, entry: str) -> None:
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    if entry not in names:
-        raise RescueError(
-            f"{script}: expected a function {entry}(config) at the top level "
-            f"(use --entry NAME for another name)"
-        )
+    return entry in names
 
 
 def load_entry(script: str | Path, entry: str) -> Callable[[dict[str, Any]], Any]:

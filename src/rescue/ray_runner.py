@@ -13,6 +13,8 @@ import ray
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS
 
+from rescue.command_line import CommandSpec
+from rescue.command_trial import PID_FILE, run_command, stop_process_group
 from rescue.reporting import Metrics
 from rescue.tune_sink import run_user_train
 
@@ -94,9 +96,11 @@ class RayRunner:
         cpus_per_run: float = 1,
         gpus_per_run: float = 0,
     ) -> None:
-        self.storage_path = str(Path(storage_path).resolve()) if "://" not in str(
-            storage_path
-        ) else str(storage_path)
+        self.storage_path = (
+            str(Path(storage_path).resolve())
+            if "://" not in str(storage_path)
+            else str(storage_path)
+        )
         self.address = address
         self.resources = {"cpu": cpus_per_run, "gpu": gpus_per_run}
         self._started_here = False
@@ -131,13 +135,20 @@ class RayRunner:
         config: dict[str, Any],
         watcher: RunWatcher,
         resume_from: str | None = None,
+        command: CommandSpec | None = None,
+        log_dir: str | None = None,
     ) -> Execution:
-        trainable = tune.with_resources(
-            tune.with_parameters(
+        """One trial: ``train(config)`` from ``script``, or with ``command`` a plain script run
+        as a process whose output is kept in ``log_dir``."""
+        if command is not None:
+            if log_dir is None:
+                raise ValueError("a command run needs a log_dir for its output")
+            function = tune.with_parameters(run_command, spec=command, log_dir=log_dir)
+        else:
+            function = tune.with_parameters(
                 run_user_train, script=script, entry=entry, resume_from=resume_from
-            ),
-            self.resources,
-        )
+            )
+        trainable = tune.with_resources(function, self.resources)
         stopper = _WatchStopper(watcher)
         tuner = tune.Tuner(
             trainable,
@@ -153,6 +164,8 @@ class RayRunner:
             ),
         )
         result = tuner.fit()[0]
+        if command is not None and log_dir is not None:
+            _stop_leftover(Path(log_dir) / PID_FILE)
         checkpoints = sorted(
             (int(metrics.get("training_iteration", 0)) - 1, checkpoint.path)
             for checkpoint, metrics in (result.best_checkpoints or [])
@@ -161,6 +174,12 @@ class RayRunner:
             return Execution("crashed", _traceback(result.error), checkpoints, result.path)
         status = "stopped" if stopper.requested else "completed"
         return Execution(status, None, checkpoints, result.path)
+
+
+def _stop_leftover(pid_file: Path) -> None:
+    """A trial killed outright cannot clean up after its script; the driver does (same host)."""
+    if pid_file.is_file():
+        stop_process_group(int(pid_file.read_text()))
 
 
 def _traceback(error: BaseException) -> str:

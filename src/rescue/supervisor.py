@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from optuna.trial import TrialState
 
+from rescue.command_line import CommandSpec
 from rescue.config import RescueConfig
 from rescue.findings import Finding
 from rescue.kinds import MetricKinds
@@ -31,6 +32,7 @@ class Job:
     entry: str
     config: RescueConfig
     config_file: Path
+    command: CommandSpec | None = None  # a plain script run as a process
 
 
 class Display(Protocol):
@@ -143,6 +145,8 @@ class Supervisor:
                 config=record.config,
                 watcher=watch,
                 resume_from=resume_from,
+                command=self.job.command,
+                log_dir=str(folder),
             )
         finally:
             watch.close()
