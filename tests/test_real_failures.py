@@ -2,7 +2,10 @@
 
 import pytest
 import torch
+import yaml
 
+from example_runs import EXAMPLES, record_example
+from rescue.config import Target
 from rescue.policy import load_policy
 from rescue.run_watch import replay_run
 from unrepresentative_runs import regression
@@ -29,3 +32,34 @@ def test_fresh_samples_every_step_give_no_finding(seed):
     watch = replay_run(load_policy("default"), reports, completed=True)
     assert watch.findings == []
     assert reports[-1]["val_loss"] < 0.05  # it learned the function
+
+
+def test_a_likelihood_loss_flat_while_accuracy_climbs_is_not_stuck():
+    # regime_dmm, fixed settings, seed 3: the loss sits within ±3% for 20 reports (most of it
+    # is the data's own entropy) while regime accuracy climbs from 0.62 to 0.79.
+    reports = record_example("regime_dmm", input_norm="running", seed=3, steps=400)
+    watch = replay_run(load_policy("default"), reports, targets=_targets("regime_dmm"))
+    assert watch.findings == []
+    assert reports[-1]["regime_acc"] > 0.7
+
+
+def test_without_the_score_guard_the_same_run_would_be_stopped_as_stuck(tmp_path):
+    reports = record_example("regime_dmm", input_norm="running", seed=3, steps=400)
+    unguarded = tmp_path / "unguarded.yaml"
+    unguarded.write_text("signatures: {stuck_constant: {params: {score_guard: false}}}\n")
+    watch = replay_run(load_policy(str(unguarded)), reports, targets=_targets("regime_dmm"))
+    assert watch.verdict is not None and watch.verdict.signature == "stuck_constant"
+
+
+def test_bounded_inputs_are_not_a_silent_metric_but_a_zero_grad_norm_is():
+    # dqn_dead_head, fixed init: inputs are bounded by 1, so rescue.watch's input_absmax is
+    # legitimately constant; the script's grad_norm, read after zero_grad, is the real bug.
+    reports = record_example("dqn_dead_head", head_init="small_uniform", steps=1500)
+    watch = replay_run(load_policy("default"), reports, targets=_targets("dqn_dead_head"))
+    assert [(f.signature, f.metric) for f in watch.findings] == [("silent_metric", "grad_norm")]
+    assert watch.verdict is None
+
+
+def _targets(example: str) -> dict[str, Target]:
+    success = yaml.safe_load((EXAMPLES / example / "cfg.yaml").read_text())["success"]
+    return {name: Target(**target) for name, target in success.items()}

@@ -4,6 +4,7 @@ detectors read instead of rescanning the history (the per-report cost stays cons
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -132,6 +133,20 @@ class MetricStream:
         for score in self.of_kind(Kind.SCORE):
             span = score.max_level - score.min_level
             if score.count >= 3 and span > 0 and score.level >= score.max_level - hold * span:
+                return score
+        return None
+
+    def score_improving(self, window: int, fit: float = 0.5) -> Series | None:
+        """A score that rose over the last ``window`` reports along a trend that explains at
+        least ``fit`` of its variance (R²), if any: learning that shows in the objective, as
+        opposed to a noisy flat score that happens to touch its best."""
+        for score in self.of_kind(Kind.SCORE):
+            values = score.window(window)
+            if len(values) < max(window, 3) or len(set(values)) < 2:
+                continue
+            xs = range(len(values))
+            slope = statistics.linear_regression(xs, values).slope
+            if slope > 0 and statistics.correlation(xs, values) ** 2 >= fit:
                 return score
         return None
 

@@ -91,6 +91,12 @@ def check_fraction(name: str, value: float) -> float:
     return float(value)
 
 
+def check_flag(name: str, value: bool) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be true or false, got {value!r}")
+    return value
+
+
 def pct(ratio: float) -> str:
     """+42% style change for a ratio new/old."""
     return f"{(ratio - 1) * 100:+.0f}%"

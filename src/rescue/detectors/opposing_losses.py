@@ -13,6 +13,8 @@ class OpposingLosses(Detector):
     A loss counts as rising when its level stays ``rise`` above its first level for
     ``patience`` reports while another loss stands ``fall`` below its own first level. A
     held-out loss rising while its own training loss falls is left to ``generalization_gap``.
+    While a score rises steadily over the last ``score_window`` reports, a rising loss is the
+    learning itself (a TD loss grows as the returns it predicts grow) and nothing is said.
 
     >>> from rescue.detectors.base import replay
     >>> reports = [{"dloss": 0.01 * (1 + i / 10), "closs": 0.02 * (1 - i / 40)} for i in range(20)]
@@ -22,14 +24,17 @@ class OpposingLosses(Detector):
 
     signature = "opposing_losses"
 
-    def __init__(self, rise: float = 0.5, fall: float = 0.1, patience: int = 5) -> None:
+    def __init__(
+        self, rise: float = 0.5, fall: float = 0.1, patience: int = 5, score_window: int = 10
+    ) -> None:
         self.rise = check_positive("rise", rise)
         self.fall = check_fraction("fall", fall)
         self._streak = Streak(check_count("patience", patience))
+        self.score_window = check_count("score_window", score_window, minimum=3)
 
     def on_report(self, stream: MetricStream) -> Finding | None:
         losses = [s for s in stream.losses() if s.count >= 2 and s.first_level > 0]
-        if len(losses) < 2:
+        if len(losses) < 2 or stream.score_improving(self.score_window) is not None:
             return None
         for rising in losses:
             up = rising.level > (1 + self.rise) * rising.first_level

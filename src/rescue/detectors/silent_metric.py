@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rescue.detectors.base import Detector, check_count, check_fraction
 from rescue.findings import Finding
 from rescue.kinds import Kind
@@ -11,7 +13,9 @@ class SilentMetric(Detector):
 
     Seed 003 logged ``GradNorm 0.000`` at every step because the value returned by
     ``clip_grad_norm_`` was discarded. This is a warning for the person, not a reason to stop
-    the run. Each metric is reported once.
+    the run. Each metric is reported once. Metrics in ``ignore`` are never flagged: by default
+    ``rescue.watch``'s input statistics, which are legitimately constant when the inputs are
+    bounded (max |x| pinned at 1) or the whole data set is every batch.
 
     >>> from rescue.detectors.base import replay
     >>> reports = [{"loss": 1.0 / (i + 1), "grad_norm": 0.0} for i in range(6)]
@@ -21,15 +25,23 @@ class SilentMetric(Detector):
 
     signature = "silent_metric"
 
-    def __init__(self, window: int = 20, moved: float = 0.05) -> None:
+    def __init__(
+        self,
+        window: int = 20,
+        moved: float = 0.05,
+        ignore: Sequence[str] = ("input_mean", "input_std", "input_absmax"),
+    ) -> None:
         self.window = check_count("window", window, minimum=2)
         self.moved = check_fraction("moved", moved)
+        if isinstance(ignore, str) or not all(isinstance(name, str) for name in ignore):
+            raise ValueError(f"`ignore` must be a list of metric names, got {ignore!r}")
+        self.ignore = frozenset(ignore)
         self._flagged: set[str] = set()
 
     def on_report(self, stream: MetricStream) -> Finding | None:
         for series in stream.series.values():
             unchanged = stream.step - series.unchanged_since + 1
-            if series.name in self._flagged or unchanged < self.window:
+            if series.name in self._flagged | self.ignore or unchanged < self.window:
                 continue
             if series.kind is Kind.LOSS:
                 continue  # a loss that never changes is stuck_constant's business

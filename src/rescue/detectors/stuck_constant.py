@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import statistics
 
-from rescue.detectors.base import Detector, check_count, check_fraction
+from rescue.detectors.base import Detector, check_count, check_flag, check_fraction
 from rescue.findings import Finding
 from rescue.stream import MetricStream
 
@@ -32,13 +32,17 @@ class StuckConstant(Detector):
         tolerance: float = 0.05,
         drift: float = 0.02,
         progress: float = 0.1,
+        score_guard: bool = True,
     ) -> None:
         self.window = check_count("window", window, minimum=3)
         self.tolerance = check_fraction("tolerance", tolerance)
         self.drift = check_fraction("drift", drift)
         self.progress = check_fraction("progress", progress)
+        self.score_guard = check_flag("score_guard", score_guard)
 
     def on_report(self, stream: MetricStream) -> Finding | None:
+        if self.score_guard and stream.score_improving(self.window) is not None:
+            return None
         for series in stream.losses():
             if len(series.recent) < self.window:
                 continue
