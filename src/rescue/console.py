@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -130,6 +131,8 @@ class RescueConsole:
         if report.final_config is not None:
             self.console.print(f"final config: {report.final_config}")
         self.console.print(f"report: {report.out}/report.json")
+        if Path(report.out, "report.html").is_file():
+            self.console.print(f"page: {report.out}/report.html (plots in plots/)")
 
     # --- rendering ---------------------------------------------------------------------
     def _line(self) -> Text:

@@ -4,6 +4,7 @@ until a run finishes healthy or the budget is spent."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -126,6 +127,7 @@ class Supervisor:
             self.report.outcome = "not_rescued"
         self.report.lessons = self.lessons.to_dict()
         self._save()
+        self._render()
         self.display.finished(self.report)
         return self.report
 
@@ -222,3 +224,13 @@ class Supervisor:
 
     def _save(self) -> None:
         self.report.write(self.out / "report.json")
+
+    def _render(self) -> None:
+        """report.html and plots/ from what was just saved; report.json is already written,
+        so a rendering failure costs the page and nothing else."""
+        try:
+            from rescue.report_writer import write_report  # matplotlib only when needed
+
+            write_report(self.out)
+        except Exception as exc:
+            print(f"rescue: warning: report.html not written: {exc!r}", file=sys.stderr)
