@@ -4,6 +4,8 @@
                    [--address ADDR] [--seed N] [--quiet]
     rescue --command "python plain.py" --config cfg.yaml ...
     rescue signatures [--policy NAME_OR_PATH]
+    rescue report OUTDIR
+    rescue sweep train.py --config cfg.yaml --trials N --parallel K ...   (see sweep_cli)
 
 Exit codes: 0 healthy or rescued, 3 not rescued, 2 bad input.
 """
@@ -32,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["signatures"]:
             return _signatures(argv[1:])
+        if argv[:1] == ["report"]:
+            return _report(argv[1:])
+        if argv[:1] == ["sweep"]:
+            from rescue.sweep_cli import sweep_main
+
+            return sweep_main(argv[1:])
         return _rescue(argv)
     except RescueError as exc:
         print(f"rescue: error: {exc}", file=sys.stderr)
@@ -42,7 +50,7 @@ def _rescue_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rescue",
         description="Run a training script under Ray Tune, diagnose failures from its metrics "
-        "and restart it with Optuna-chosen fixes. Also: `rescue signatures`.",
+        "and restart it with Optuna-chosen fixes. Also: `rescue signatures`, `rescue report`.",
     )
     parser.add_argument(
         "script",
@@ -165,6 +173,25 @@ def _signatures(argv: list[str]) -> int:
     from rescue.signature_table import print_signatures
 
     print_signatures(args.policy)
+    return 0
+
+
+def _report(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rescue report",
+        description="Re-render report.html and plots/ from a rescue's output folder "
+        "(report.json and runs/*/metrics.jsonl), also of an interrupted rescue.",
+    )
+    parser.add_argument("out", type=Path, help="the rescue's output folder (its --out)")
+    args = parser.parse_args(argv)
+
+    from rescue.report_writer import write_report
+
+    files = write_report(args.out)
+    for problem in files.problems:
+        print(f"rescue: warning: {problem}", file=sys.stderr)
+    note = " (the rescue was interrupted: built from what was saved)" if files.interrupted else ""
+    print(f"report: {files.html}{note}")
     return 0
 
 

@@ -30,17 +30,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Knob(_Strict):
-    """A param rescue may change: its role (what remedies act on) and its domain."""
+class Domain(_Strict):
+    """The values a param may take: ``low``/``high``/``log`` for a number, ``choices`` for a
+    category."""
 
-    role: str
     low: float | None = None
     high: float | None = None
     log: bool = False
     choices: tuple[Any, ...] | None = None
 
     @model_validator(mode="after")
-    def _one_domain(self) -> Knob:
+    def _one_domain(self) -> Domain:
         numeric = self.low is not None or self.high is not None
         if numeric and self.choices is not None:
             raise ValueError("either low/high (a number range) or choices, not both")
@@ -70,6 +70,12 @@ class Knob(_Strict):
         if self.is_categorical:
             return f"one of {list(self.choices)}"
         return f"a number in [{self.low:g}, {self.high:g}]" + (" (log scale)" if self.log else "")
+
+
+class Knob(Domain):
+    """A param rescue may change: its role (what remedies act on) and its domain."""
+
+    role: str
 
 
 class MetricSpec(_Strict):
@@ -116,6 +122,7 @@ class CommandOptions(_Strict):
 class RescueConfig(_Strict):
     params: dict[str, Any]
     knobs: dict[str, Knob]
+    search: dict[str, Domain] = Field(default_factory=dict)  # more params a sweep samples
     metrics: dict[str, MetricSpec] = Field(default_factory=dict)
     success: dict[str, Target] = Field(default_factory=dict)
     budget: Budget = Field(default_factory=Budget)
@@ -151,6 +158,7 @@ def load_config(path: str | Path, roles: tuple[str, ...] = BUILTIN_ROLES) -> Res
     except ValidationError as exc:
         raise _config_error(file, exc) from None
     check_knobs(config, file, roles)
+    check_search(config, file)
     check_command(config, file)
     return config
 
@@ -184,6 +192,21 @@ def check_knobs(config: RescueConfig, file: str, roles: tuple[str, ...]) -> None
             )
 
 
+def check_search(config: RescueConfig, file: str) -> None:
+    """``search:`` params are sampled by ``rescue sweep`` only; each names a param, and the
+    param's value (the default) lies in its domain, as for knobs."""
+    for name, domain in config.search.items():
+        if name in config.knobs:
+            raise ConfigError(file, f"search.{name}", "a param that is not also a knob")
+        if name not in config.params:
+            raise ConfigError(file, f"search.{name}", "a search entry that names a key of params")
+        value = config.params[name]
+        if not domain.contains(value):
+            raise ConfigError(
+                file, f"params.{name}", f"{domain.describe()} (the domain of search.{name})", value
+            )
+
+
 _FIELD_NAMES = {
     (): RescueConfig,
     ("budget",): Budget,
@@ -200,8 +223,8 @@ def _config_error(file: str, exc: ValidationError) -> ConfigError:
     key = ".".join(loc)
     if error["type"] == "extra_forbidden":
         parent = _FIELD_NAMES.get(loc[:-1])
-        if parent is None and len(loc) == 3 and loc[0] == "knobs":
-            parent = Knob
+        if parent is None and len(loc) == 3 and loc[0] in {"knobs", "search"}:
+            parent = Knob if loc[0] == "knobs" else Domain
         elif parent is None and len(loc) == 3 and loc[0] in {"metrics", "success"}:
             parent = MetricSpec if loc[0] == "metrics" else Target
         allowed = list(parent.model_fields) if parent else []

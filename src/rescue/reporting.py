@@ -64,6 +64,11 @@ def remove_report_source(source: Callable[[], Metrics]) -> None:
         _sources.remove(source)
 
 
+def clear_report_sources() -> None:
+    """Forget every source: a worker reused for the next trial starts without the last one's."""
+    _sources.clear()
+
+
 def normalize_metrics(metrics: Mapping[str, Any]) -> Metrics:
     """Scalars become floats and 1-D sequences lists of floats; anything else is an error."""
     out: Metrics = {}

@@ -1,0 +1,293 @@
+"""rescue sweep: the search: section, the objective, the loop and its report without Ray (a
+scripted stand-in for the Tune adapter), and one real sweep under Ray Tune."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import optuna
+import pytest
+
+from rescue.config import load_config
+from rescue.errors import ConfigError, RescueError
+from rescue.findings import Finding
+from rescue.policy import load_policy
+from rescue.sweep import (
+    SweepLoop,
+    SweepReport,
+    SweepTrial,
+    choose_objective,
+    rank,
+    signature_counts,
+)
+from rescue.sweep_study import SweepStudy, sick_constraint
+
+SCRIPTS = Path(__file__).parent / "scripts"
+
+CFG = """\
+params: {lr: 0.01, width: 32, act: tanh, steps: 60}
+knobs:
+  lr: {role: learning_rate, low: 1.0e-4, high: 1.0, log: true}
+search:
+  width: {low: 8, high: 64}
+  act: {choices: [tanh, relu]}
+success:
+  loss: {below: 0.05}
+"""
+
+
+# --- the search: section -------------------------------------------------------------------
+def test_search_params_load_with_their_domains(write_cfg):
+    cfg = load_config(write_cfg(CFG))
+    assert set(cfg.search) == {"width", "act"}
+    assert cfg.search["width"].high == 64 and cfg.search["act"].choices == ("tanh", "relu")
+
+
+@pytest.mark.parametrize(
+    "old, new, key, expected",
+    [
+        ("width: {low: 8,", "width: {role: init, low: 8,", "search.width.role", "unknown key"),
+        ("  width: {low", "  depth: {low", "search.depth", "names a key of params"),
+        ("  act: {choices", "  lr: {choices", "search.lr", "not also a knob"),
+        ("width: 32", "width: 100", "params.width", "the domain of search.width"),
+        ("low: 8, high: 64", "low: 64, high: 8", "search.width", "low < high"),
+    ],
+)
+def test_bad_search_entries_name_the_key(write_cfg, old, new, key, expected):
+    assert old in CFG
+    path = write_cfg(CFG.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: {key}: expected"), str(info.value)
+    assert expected in str(info.value)
+
+
+# --- the objective -------------------------------------------------------------------------
+def test_the_objective_is_the_first_success_metric_or_the_flags(write_cfg):
+    cfg = load_config(write_cfg(CFG))
+    assert choose_objective(cfg).metric == "loss" and choose_objective(cfg).mode == "min"
+    assert choose_objective(cfg, "acc", "max").mode == "max"
+    with pytest.raises(RescueError, match="--mode"):
+        choose_objective(cfg, "acc")
+    bare = load_config(write_cfg(CFG.split("success:")[0]))
+    with pytest.raises(RescueError, match="success: section"):
+        choose_objective(bare)
+
+
+# --- ranking and counts --------------------------------------------------------------------
+def _diagnosed(run, signature, reports):
+    finding = Finding(signature, "loss", reports - 1, "why")
+    return SweepTrial(run, {"lr": 1.0}, findings=[finding], reports=reports, outcome="diagnosed")
+
+
+def test_healthy_trials_rank_first_by_objective_and_diagnoses_are_counted():
+    trials = [
+        _diagnosed(0, "divergence", 5),
+        SweepTrial(1, {"lr": 0.01}, objective=0.2, outcome="healthy", reports=60),
+        _diagnosed(2, "explosion", 3),
+        SweepTrial(3, {"lr": 0.05}, objective=0.01, outcome="healthy", reports=60),
+        _diagnosed(4, "divergence", 9),
+    ]
+    assert [t.run for t in rank(trials, "min")] == [3, 1, 4, 0, 2]
+    assert signature_counts(trials) == {"divergence": 2, "healthy": 2, "explosion": 1}
+
+
+def test_a_sick_trial_is_infeasible_and_one_stopped_later_is_less_so():
+    assert sick_constraint(3) > sick_constraint(30) > 1.0
+
+
+# --- the loop, driven like the Tune adapter drives it ---------------------------------------
+def fake_losses(config):
+    """sgd_regression in miniature: above lr 0.1 the loss climbs, below it falls to a floor
+    that is lower the larger the learning rate."""
+    lr = config["lr"]
+    floor = 0.001 + 0.02 * (0.1 - lr) / 0.1 if lr < 0.1 else None
+    loss = 0.5
+    for _ in range(config["steps"]):
+        loss = loss * (1 + 5 * lr) if floor is None else floor + (loss - floor) * 0.8
+        yield {"loss": loss}
+
+
+def drive(loop, n):
+    """Sequential trials: suggest, report until told to stop, finish."""
+    for i in range(n):
+        config = loop.suggest(f"t{i}")
+        if config is None:
+            break
+        for metrics in fake_losses(config):
+            if loop.on_report(f"t{i}", metrics):
+                break
+        loop.finish(f"t{i}")
+    return loop.result()
+
+
+class Silent:
+    def trial_started(self, trial, changes): ...
+    def finding(self, trial, finding): ...
+    def trial_ended(self, trial): ...
+    def finished(self, report): ...
+
+
+def make_loop(tmp_path, write_cfg, n, rescue_sick=False, seed=0):
+    cfg = load_config(write_cfg(CFG.split("search:")[0] + "success:\n  loss: {below: 0.05}\n"))
+    objective = choose_objective(cfg)
+    study = SweepStudy(None, "sweep", objective.mode, n, seed=seed)
+    report = SweepReport(script="t.py", config_file="c", out=str(tmp_path), storage="", study="s")
+    loop = SweepLoop(
+        cfg, load_policy("default"), study, objective, n, tmp_path, report, Silent(), rescue_sick
+    )
+    return loop, study
+
+
+def test_diverging_trials_are_stopped_and_told_to_the_study_as_infeasible(tmp_path, write_cfg):
+    loop, study = make_loop(tmp_path, write_cfg, 16)
+    report = drive(loop, 20)
+    trials = report.runs
+    assert len(trials) == 16
+    sick = [t for t in trials if t.outcome == "diagnosed"]
+    assert sick, "some trial sampled the failure region"
+    for trial in sick:
+        assert trial.config["lr"] > 0.1 and trial.status == "stopped"
+        assert trial.diagnosis.signature in {"divergence", "explosion", "non_finite"}
+        assert trial.reports < 60
+    for trial in trials:
+        if trial.config["lr"] < 0.05:
+            assert trial.outcome == "healthy"
+    assert report.outcome == "healthy" and report.exit_code == 0
+    assert (
+        report.final_config["lr"] < 0.1
+        and report.final_config == report.runs[report.best_trial].config
+    )
+    frozen = {t.number: t for t in study.study.get_trials()}
+    for trial in trials:
+        ft = frozen[trial.trial]
+        if trial.outcome == "diagnosed":
+            assert ft.state == optuna.trial.TrialState.PRUNED
+            assert ft.constraints["sick"] > 1 and ft.intermediate_values
+        else:
+            assert ft.state == optuna.trial.TrialState.COMPLETE
+            assert ft.constraints["sick"] == -1 and math.isclose(ft.value, trial.objective)
+
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["outcome"] == "healthy" and len(data["trials"]) == 16
+    assert data["sweep"]["signatures"] == signature_counts(trials)
+    assert sum(data["sweep"]["signatures"].values()) == 16
+    first = data["trials"][0]
+    assert first["status"] == "healthy" and first["trial"] == data["sweep"]["best_trial"]
+    assert set(first) >= {"params", "objective", "status", "signature", "reports"}
+    assert data["trials"][-1]["status"] == "diagnosed" and data["trials"][-1]["signature"]
+    assert len(data["runs"]) == 16 and data["total_reports"] == sum(t.reports for t in trials)
+
+
+def late_divergence(config):
+    """Best near lr 0.01; above lr 0.1 the loss first drops fast, then climbs."""
+    lr = config["lr"]
+    floor = 0.005 + 0.01 * abs(math.log10(lr / 0.01))
+    loss = 0.5
+    for step in range(config["steps"]):
+        if lr > 0.1:
+            loss = max(loss * 0.6, 0.001) if step < 20 else loss * 1.3
+        else:
+            loss = floor + (loss - floor) * 0.8
+        yield {"loss": loss}
+
+
+def test_the_sampler_learns_to_avoid_the_failure_region(tmp_path, write_cfg, monkeypatch):
+    """Diagnosed trials are infeasible for TPE: after the random start it samples the diverging
+    region (a quarter of the log domain) far less often than chance."""
+    monkeypatch.setitem(globals(), "fake_losses", late_divergence)
+    loop, _ = make_loop(tmp_path, write_cfg, 40)
+    report = drive(loop, 40)
+    sick = [t for t in report.runs if t.outcome == "diagnosed"]
+    assert sick and all(t.config["lr"] > 0.1 for t in sick)
+    later = report.runs[10:]
+    assert sum(t.config["lr"] > 0.1 for t in later) / len(later) < 0.25 / 2
+    assert 0.003 < report.final_config["lr"] < 0.03
+
+
+def test_a_sick_trial_can_be_rescued_in_place_with_the_policy_remedy(tmp_path, write_cfg):
+    loop, _ = make_loop(tmp_path, write_cfg, 12, rescue_sick=True)
+    report = drive(loop, 12)
+    rescues = [t for t in report.runs if t.rescue_of is not None]
+    assert rescues
+    for rescue in rescues:
+        parent = report.runs[rescue.rescue_of]
+        assert parent.outcome == "diagnosed" and parent.remedy["name"] == "lr_cut"
+        assert rescue.config["lr"] < parent.config["lr"] / 2 + 1e-12
+        assert parent.remedy["changes"]["lr"] == [parent.config["lr"], rescue.config["lr"]]
+    assert len(report.runs) == 12  # rescues count against the budget
+
+
+def test_no_healthy_trial_meeting_success_exits_3_and_says_why(tmp_path, write_cfg):
+    loop, _ = make_loop(tmp_path, write_cfg, 3)
+    loop.config = loop.config.model_copy(update={"success": {}})
+    for i in range(3):
+        loop.suggest(f"t{i}")
+        for step in range(60):
+            if loop.on_report(f"t{i}", {"loss": 0.5 * (1.5**step)}):
+                break
+        loop.finish(f"t{i}")
+    report = loop.result()
+    assert report.exit_code == 3 and report.outcome == "not_found"
+    assert report.summary.startswith("no healthy trial: all 3 were diagnosed")
+
+
+def test_a_crash_is_a_diagnosis_told_as_failed(tmp_path, write_cfg):
+    loop, study = make_loop(tmp_path, write_cfg, 1)
+    loop.suggest("t0")
+    loop.on_report("t0", {"loss": 0.4})
+    loop.finish("t0", error="Traceback ...\nRuntimeError: boom")
+    report = loop.result()
+    trial = report.runs[0]
+    assert trial.outcome == "diagnosed" and trial.diagnosis.signature == "crash"
+    assert study.study.get_trials()[0].state == optuna.trial.TrialState.FAIL
+    assert report.exit_code == 3
+
+
+# --- a real sweep under Ray Tune -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module; the CLI attaches to it instead of starting its own."""
+    import ray
+
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.integration
+def test_a_real_sweep_stops_diverging_trials_and_finds_a_healthy_learning_rate(local_ray, tmp_path):
+    from rescue.cli import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        "params: {lr: 0.01, steps: 300, seed: 0}\n"
+        "knobs:\n  lr: {role: learning_rate, low: 1.0e-4, high: 1.0, log: true}\n"
+        "success:\n  loss: {below: 0.05}\n"
+    )
+    out = tmp_path / "out"
+    argv = ["sweep", str(SCRIPTS / "sgd_regression.py"), "--config", str(cfg), "--out", str(out)]
+    code = main([*argv, "--trials", "8", "--parallel", "2", "--seed", "0", "-q"])
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0 and report["outcome"] == "healthy"
+    trials = report["trials"]
+    assert len(trials) == 8 and len(report["runs"]) == 8
+    diagnosed = [t for t in trials if t["status"] == "diagnosed"]
+    assert diagnosed
+    for trial in diagnosed:
+        assert trial["signature"] in {"divergence", "explosion", "non_finite"}
+        assert trial["params"]["lr"] > 0.1
+        assert trial["reports"] <= trial["finding"]["step"] + 4 < 60  # stopped early
+    for trial in trials:
+        if trial["params"]["lr"] > 0.3:
+            assert trial["status"] == "diagnosed"
+    best = trials[0]
+    assert best["status"] == "healthy" and best["params"]["lr"] < 0.1 and best["met_success"]
+    assert report["final_config"]["lr"] == best["params"]["lr"]
+    assert sum(report["sweep"]["signatures"].values()) == 8
+    assert report["sweep"]["signatures"]["healthy"] == 8 - len(diagnosed)
+    for run in report["runs"]:  # every report reached the loop and was kept
+        lines = (out / "runs" / f"run-{run['run']:03d}" / "metrics.jsonl").read_text()
+        assert len(lines.splitlines()) == run["reports"]
