@@ -119,7 +119,8 @@ class RayRunner:
             options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
             ray.init(address=self.address, **options)
         else:
-            ray.init(num_cpus=os.cpu_count() or 1, **options)
+            # "local": a fresh instance, never one a `ray start` left running on this machine.
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
         self._started_here = True
 
     def shutdown(self) -> None:

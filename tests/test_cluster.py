@@ -1,0 +1,128 @@
+"""A real multi-node Ray cluster on this machine: a head and a worker node started with
+`ray start`, as on a cluster; rescue and a sweep attach to it with --address."""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from rescue.cli import main
+
+pytestmark = pytest.mark.integration
+SCRIPTS = Path(__file__).parent / "scripts"
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
+def _ray_node(*args: str) -> subprocess.Popen:
+    # --block keeps the node in the foreground, so the test stops exactly what it started.
+    return subprocess.Popen(
+        [RAY, "start", "--block", "--num-cpus=1", "--disable-usage-stats", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster_address():
+    # Loopback only: this test cluster runs without Ray's token authentication.
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+    if ray.is_initialized():
+        ray.shutdown()
+    temp_dir = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # Ray's socket paths must be short
+    port = _free_port()
+    address = f"{ray.util.get_node_ip_address()}:{port}"
+    nodes = [
+        _ray_node("--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp_dir}")
+    ]
+    try:
+        time.sleep(5)
+        nodes.append(_ray_node(f"--address={address}"))
+        deadline = time.monotonic() + 60
+        while True:
+            ray.init(address=address, log_to_driver=False)
+            alive = [n for n in ray.nodes() if n["Alive"]]
+            ray.shutdown()
+            if len(alive) == 2:
+                break
+            assert time.monotonic() < deadline, f"the worker node did not join ({len(alive)})"
+            time.sleep(2)
+        yield address
+    finally:
+        for node in reversed(nodes):
+            _stop(node)
+
+
+def _stop(node: subprocess.Popen) -> None:
+    # The node's Ray processes share its process group: they go with it.
+    os.killpg(node.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        node.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(node.pid, signal.SIGKILL)
+    node.wait(timeout=15)
+
+
+DIVERGING = """\
+params: {lr: 0.9, steps: 300, seed: 0}
+knobs:
+  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
+success:
+  loss: {below: 0.05}
+budget: {restarts: 3}
+"""
+
+
+def test_a_rescue_runs_on_an_existing_two_node_cluster(cluster_address, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(DIVERGING)
+    out = tmp_path / "out"
+    argv = [str(SCRIPTS / "sgd_regression.py"), "-c", str(cfg), "--out", str(out)]
+    code = main([*argv, "--address", cluster_address, "-q"])
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0 and report["outcome"] == "rescued"
+    assert report["runs"][0]["status"] == "stopped"
+    assert report["runs"][-1]["final_metrics"]["loss"] < 0.05
+    assert not ray.is_initialized()  # detached from the cluster, which keeps running
+
+
+def test_a_sweep_places_its_trials_on_the_cluster(cluster_address, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(DIVERGING.replace("budget: {restarts: 3}\n", ""))
+    out = tmp_path / "out"
+    argv = [str(SCRIPTS / "sgd_regression.py"), "-c", str(cfg), "--out", str(out)]
+    code = main(
+        ["sweep", *argv, "--trials", "4", "--parallel", "2"] + ["--address", cluster_address, "-q"]
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["trials"]) == 4
+    assert code == 0
+    # Both nodes still alive and the cluster still reachable after the sweep detached.
+    ray.init(address=cluster_address, log_to_driver=False)
+    try:
+        assert sum(n["Alive"] for n in ray.nodes()) == 2
+    finally:
+        ray.shutdown()
+
+
+def test_the_slurm_script_is_valid_bash_and_exits_with_rescues_code():
+    script = Path(__file__).resolve().parents[1] / "examples" / "cluster" / "slurm_rescue.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    text = script.read_text()
+    assert "--address" in text and 'exit "$code"' in text
