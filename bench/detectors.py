@@ -53,8 +53,9 @@ def seed_rows():
         verdict = watch.verdict
         got = verdict.signature if verdict else "none"
         latency = verdict.step - visible if verdict else math.nan
-        rows.append((label, expected, got, got == expected, visible, verdict and verdict.step,
-                     latency))
+        rows.append(
+            (label, expected, got, got == expected, visible, verdict and verdict.step, latency)
+        )
     return rows
 
 

@@ -33,8 +33,9 @@ def direct(params):
 def bare_tune(params, storage):
     from rescue.tune_sink import run_user_train
 
-    trainable = tune.with_parameters(run_user_train, script=str(EXAMPLE / "train.py"),
-                                     entry="train")
+    trainable = tune.with_parameters(
+        run_user_train, script=str(EXAMPLE / "train.py"), entry="train"
+    )
     tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
         param_space=params,

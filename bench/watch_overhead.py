@@ -35,7 +35,10 @@ def mlp_loop(watch: bool, steps: int = 3000) -> float:
     x = torch.randn(512, 8)
     y = torch.tanh(x.sum(1, keepdim=True))
     model = torch.nn.Sequential(
-        torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(),
+        torch.nn.Linear(8, 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 64),
+        torch.nn.ReLU(),
         torch.nn.Linear(64, 1),
     )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -101,17 +104,19 @@ def main() -> None:
                 times[watched].append(loop(watched))
         plain, watched = statistics.median(times[False]), statistics.median(times[True])
         rows.append(f"| {name} | {plain:.2f} s | {watched:.2f} s | {watched / plain:.3f} |")
-    text = "\n".join([
-        "# rescue.watch overhead (default interval: one measured step in 50)",
-        "",
-        f"{date.today()}, {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} torch thread, torch {torch.__version__}, "
-        f"median of {args.repeats} alternating repeats; `python bench/watch_overhead.py`",
-        "",
-        "| loop | without watch | with watch | ratio |",
-        "|---|---|---|---|",
-        *rows,
-    ])
+    text = "\n".join(
+        [
+            "# rescue.watch overhead (default interval: one measured step in 50)",
+            "",
+            f"{date.today()}, {platform.processor() or platform.machine()}, "
+            f"{torch.get_num_threads()} torch thread, torch {torch.__version__}, "
+            f"median of {args.repeats} alternating repeats; `python bench/watch_overhead.py`",
+            "",
+            "| loop | without watch | with watch | ratio |",
+            "|---|---|---|---|",
+            *rows,
+        ]
+    )
     out = Path(__file__).parent / "results" / "watch_overhead.md"
     out.write_text(text + "\n")
     print(text)
