@@ -3,6 +3,7 @@
     rescue train.py --config cfg.yaml [--entry NAME] [--out DIR] [--storage URL]
                    [--address ADDR] [--seed N] [--quiet]
     rescue --command "python plain.py" --config cfg.yaml ...
+    rescue resume OUTDIR [--address ADDR] [--quiet]
     rescue signatures [--policy NAME_OR_PATH]
     rescue report OUTDIR
     rescue sweep train.py --config cfg.yaml --trials N --parallel K ...   (see sweep_cli)
@@ -25,6 +26,10 @@ from rescue.errors import RescueError
 if TYPE_CHECKING:
     from rescue.command_line import CommandSpec
     from rescue.config import RescueConfig
+    from rescue.policy import Policy
+    from rescue.resume import Saved
+    from rescue.study import RescueStudy
+    from rescue.supervisor import Job
 
 USAGE_EXIT = 2
 
@@ -36,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             return _signatures(argv[1:])
         if argv[:1] == ["report"]:
             return _report(argv[1:])
+        if argv[:1] == ["resume"]:
+            return _resume(argv[1:])
         if argv[:1] == ["sweep"]:
             from rescue.sweep_cli import sweep_main
 
@@ -50,7 +57,8 @@ def _rescue_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rescue",
         description="Run a training script under Ray Tune, diagnose failures from its metrics "
-        "and restart it with Optuna-chosen fixes. Also: `rescue signatures`, `rescue report`.",
+        "and restart it with Optuna-chosen fixes. Also: `rescue resume`, `rescue signatures`, "
+        "`rescue report`.",
     )
     parser.add_argument(
         "script",
@@ -65,7 +73,9 @@ def _rescue_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", "-c", type=Path, required=True, help="the cfg.yaml")
     parser.add_argument("--entry", help="the function to call (default: train)")
     parser.add_argument("--out", type=Path, help="output folder (default: rescue-runs/NAME-TIME)")
-    parser.add_argument("--storage", help="Optuna storage URL (default: SQLite in --out)")
+    parser.add_argument(
+        "--storage", help="Optuna storage: an RDB URL or journal:PATH (default: SQLite in --out)"
+    )
     parser.add_argument("--address", help="an existing Ray cluster (default: start local Ray)")
     parser.add_argument("--seed", type=int, default=0, help="the Optuna sampler's seed")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing")
@@ -74,43 +84,131 @@ def _rescue_parser() -> argparse.ArgumentParser:
 
 def _rescue(argv: list[str]) -> int:
     args = _rescue_parser().parse_args(argv)
-    # Imports here keep `rescue --help` and bad-input errors fast.
-    from rescue.config import BUILTIN_ROLES, load_config
-    from rescue.policy import load_policy
-
-    raw_cfg = load_config(args.config, roles=_all_roles(args.config))
-    policy = load_policy(raw_cfg.policy, args.config.resolve().parent)
-    config = load_config(args.config, roles=tuple({*BUILTIN_ROLES, *policy.roles}))
+    config, policy = _load_config(args.config)
     script, entry, command = _what_to_run(args, config)
 
     out = args.out or Path("rescue-runs") / f"{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    _quiet_ray()
 
-    from rescue.console import RescueConsole
-    from rescue.ray_runner import RayRunner
     from rescue.study import RescueStudy, default_storage
-    from rescue.supervisor import Job, Supervisor
+    from rescue.supervisor import Job
 
     storage = args.storage or default_storage(out)
     study = RescueStudy(storage, name=f"rescue-{out.name}", seed=args.seed)
+    job = Job(script, entry, config, args.config.resolve(), command)
+    return _supervise(job, policy, study, out, args.address or config.ray.address, args.quiet)
+
+
+def _resume(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rescue resume",
+        description="Go on with a rescue whose supervisor was stopped (killed, node lost): "
+        "finished runs are kept, the run in flight is restarted with the same config.",
+    )
+    parser.add_argument("out", type=Path, help="the rescue's output folder (its --out)")
+    parser.add_argument("--address", help="a Ray cluster (default: the one recorded, or local)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing")
+    args = parser.parse_args(argv)
+
+    from rescue.resume import load_saved, set_aside
+
+    saved = load_saved(args.out)
+    report = saved.report
+    if saved.ended:
+        if not args.quiet:
+            print(f"{report.outcome}: the rescue already ended: {report.summary} ({saved.out})")
+        return report.exit_code
+    config, policy = _load_config(Path(report.config_file))
+    script = Path(report.script)
+    if saved.command is None:
+        from rescue.entrypoint import check_entry
+
+        check_entry(script, saved.entry)
+
+    from rescue.study import RescueStudy
+    from rescue.supervisor import Job
+
+    _check_study(report.storage, report.study)
+    study = RescueStudy(report.storage, report.study, seed=saved.seed, load=True)
+    closed = study.close_interrupted("the supervisor stopped during this trial; rescue resume")
+    set_aside(saved)
+    if not args.quiet:
+        print(_resume_line(saved, closed))
+    job = Job(script, saved.entry, config, Path(report.config_file), saved.command)
+    address = args.address or saved.address or config.ray.address
+    return _supervise(job, policy, study, saved.out, address, args.quiet, saved)
+
+
+def _supervise(
+    job: Job,
+    policy: Policy,
+    study: RescueStudy,
+    out: Path,
+    address: str | None,
+    quiet: bool,
+    saved: Saved | None = None,
+) -> int:
+    """Run the supervisor under Ray (from ``saved``'s state when resuming)."""
+    _quiet_ray()
+    from rescue.console import RescueConsole
+    from rescue.ray_runner import RayRunner
+    from rescue.supervisor import Supervisor
+
+    cfg = job.config
     runner = RayRunner(
         storage_path=out / "ray",
-        address=args.address or config.ray.address,
-        cpus_per_run=config.ray.cpus_per_run,
-        gpus_per_run=config.ray.gpus_per_run,
+        address=address,
+        cpus_per_run=cfg.ray.cpus_per_run,
+        gpus_per_run=cfg.ray.gpus_per_run,
     )
     runner.start()
     try:
-        job = Job(script, entry, config, args.config.resolve(), command)
-        display = RescueConsole(quiet=args.quiet)
-        report = Supervisor(job, policy, runner, study, out, display).rescue()
+        display = RescueConsole(quiet=quiet)
+        supervisor = Supervisor(
+            job, policy, runner, study, out, display, saved.report if saved else None
+        )
+        report = supervisor.rescue(saved.progress if saved else None)
     finally:
         runner.shutdown()
-    if not args.quiet:
+    if not quiet:
         print(f"{report.outcome}: {report.summary} ({out})")
     return report.exit_code
+
+
+def _load_config(config_file: Path) -> tuple[RescueConfig, Policy]:
+    """The cfg and its policy; roles are checked once the policy is known."""
+    # Imports here keep `rescue --help` and bad-input errors fast.
+    from rescue.config import BUILTIN_ROLES, load_config
+    from rescue.policy import load_policy
+
+    raw_cfg = load_config(config_file, roles=_all_roles(config_file))
+    policy = load_policy(raw_cfg.policy, config_file.resolve().parent)
+    return load_config(config_file, roles=tuple({*BUILTIN_ROLES, *policy.roles})), policy
+
+
+def _check_study(storage: str, name: str) -> None:
+    from rescue.study import open_storage
+
+    try:
+        open_storage(storage).get_study_id_from_name(name)
+    except KeyError:
+        raise RescueError(f"{storage}: expected the rescue's Optuna study {name!r}") from None
+    except Exception as exc:  # an unreachable database, a missing driver, ...
+        raise RescueError(f"{storage}: cannot open the Optuna storage ({exc})") from None
+
+
+def _resume_line(saved: Saved, closed: list[int]) -> str:
+    failed = f"; Optuna trial(s) {closed} marked failed" if closed else ""
+    note = saved.progress.resumed
+    if saved.interrupted is None or note is None:
+        return f"resuming {saved.out} at run {saved.progress.next_run}{failed}"
+    start = "from its starting checkpoint" if note["how"] == "checkpoint" else "fresh"
+    return (
+        f"resuming {saved.out}: run {saved.interrupted.run} was in flight "
+        f"({note['reports_before']} reports, kept in {note['kept']}); restarted {start} with "
+        f"the same config{failed}"
+    )
 
 
 def _what_to_run(

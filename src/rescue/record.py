@@ -1,5 +1,6 @@
 """``report.json``: what was found, what was changed and why, for every run. It is rewritten
-after every run, atomically, so an interrupted rescue keeps everything already recorded."""
+when every run starts and ends, atomically, so an interrupted rescue keeps everything already
+recorded, and its ``resume`` entry holds what ``rescue resume`` needs to go on."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class RunRecord:
     met_success: bool = False
     error: str | None = None
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
+    resumed: dict[str, Any] | None = None  # set when the run restarted after an interruption
 
     @property
     def verdict(self) -> Finding | None:
@@ -39,6 +41,14 @@ class RunRecord:
         data = asdict(self)
         data["findings"] = [f.to_dict() for f in self.findings]
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """The record :meth:`to_dict` wrote (non-finite numbers stay the strings they became)."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["findings"] = [Finding.from_dict(f) for f in data.get("findings") or []]
+        known["checkpoints"] = [(int(s), str(p)) for s, p in data.get("checkpoints") or []]
+        return cls(**known)
 
 
 @dataclass
@@ -54,6 +64,7 @@ class RescueReport:
     summary: str = ""
     lessons: dict[str, Any] = field(default_factory=dict)
     knobs: list[str] = field(default_factory=list)
+    resume: dict[str, Any] = field(default_factory=dict)  # see rescue.resume
 
     @property
     def exit_code(self) -> int:
@@ -76,7 +87,14 @@ class RescueReport:
             "out": self.out,
             "storage": self.storage,
             "study": self.study,
+            "resume": self.resume,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RescueReport:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["runs"] = [RunRecord.from_dict(r) for r in data.get("runs") or []]
+        return cls(**known)
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".json.tmp")

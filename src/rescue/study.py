@@ -3,6 +3,9 @@ and ``optuna-dashboard`` shows the whole rescue.
 
 Run 0 is the user's own configuration (enqueued); later runs are asked with the remedy's
 distributions for the knobs it changes and the current values, fixed, for the rest.
+
+The storage is an Optuna storage URL (an RDB such as the default SQLite file) or
+``journal:PATH``, Optuna's journal file, for file systems where SQLite's locks are unreliable.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import Trial, TrialState
 
 from rescue.config import Knob
@@ -36,8 +41,19 @@ def knob_distribution(knob: Knob, value: Any) -> BaseDistribution:
     return FloatDistribution(knob.low, knob.high, log=knob.log)
 
 
+JOURNAL = "journal:"
+
+
 def default_storage(out: Path) -> str:
     return f"sqlite:///{(out / 'study.db').resolve()}"
+
+
+def open_storage(url: str) -> BaseStorage:
+    """An RDB URL, or ``journal:PATH`` for Optuna's journal file."""
+    if url.startswith(JOURNAL):
+        path = Path(url[len(JOURNAL) :]).expanduser().resolve()
+        return JournalStorage(JournalFileBackend(str(path)))
+    return optuna.storages.get_storage(url)
 
 
 class RescueStudy:
@@ -46,9 +62,10 @@ class RescueStudy:
     ) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(seed=seed)
-        self.storage, self.name = storage, name
+        self.storage, self.name, self.seed = storage, name, seed
+        self.backend = open_storage(storage)
         self.study = optuna.create_study(
-            storage=storage,
+            storage=self.backend,
             study_name=name,
             sampler=sampler,
             direction="minimize",
@@ -103,6 +120,19 @@ class RescueStudy:
 
     def trials(self) -> list[optuna.trial.FrozenTrial]:
         return self.study.get_trials(deepcopy=False)
+
+    def close_interrupted(self, note: str) -> list[int]:
+        """Fail the trials a killed supervisor left open (running, or enqueued and never
+        asked), with ``note`` as their ``interrupted`` attribute: the sampler ignores failed
+        trials, and a stale enqueued trial would otherwise hand its values to the next run."""
+        study_id = self.backend.get_study_id_from_name(self.name)
+        closed = []
+        for trial in self.study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING)):
+            trial_id = self.backend.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            self.backend.set_trial_user_attr(trial_id, "interrupted", note)
+            self.backend.set_trial_state_values(trial_id, TrialState.FAIL)
+            closed.append(trial.number)
+        return closed
 
 
 def _thin(values: Sequence[float]) -> list[tuple[int, float]]:

@@ -22,6 +22,7 @@ from rescue.ray_runner import Execution, RayRunner
 from rescue.record import RescueReport, RunRecord
 from rescue.remedies import Lessons
 from rescue.reporting import Metrics
+from rescue.resume import Progress, resume_entry
 from rescue.run_watch import RunWatch
 from rescue.stream import MetricStream
 from rescue.study import RescueStudy
@@ -52,29 +53,36 @@ class Supervisor:
         study: RescueStudy,
         out: Path,
         display: Display,
+        report: RescueReport | None = None,
     ) -> None:
+        """``report``: the runs so far, when resuming (see :mod:`rescue.resume`)."""
         self.job, self.policy, self.runner, self.study = job, policy, runner, study
         self.out, self.display = out, display
         self.knobs = job.config.knobs
         self.lessons = Lessons()
         self.tried: Counter[tuple[str, str]] = Counter()
-        self.report = RescueReport(
+        self.report = report or RescueReport(
             script=str(job.script),
             config_file=str(job.config_file),
             out=str(out),
             storage=study.storage,
             study=study.name,
-            knobs=list(job.config.knobs),
         )
+        self.report.knobs = list(job.config.knobs)
+        self._clock = time.monotonic()
 
-    def rescue(self) -> RescueReport:
+    def rescue(self, start: Progress | None = None) -> RescueReport:
+        """Run until healthy or out of budget; from ``start`` when resuming."""
         cfg = self.job.config
-        deadline = time.monotonic() + cfg.budget.seconds if cfg.budget.seconds else None
-        config = dict(cfg.params)
-        search: dict[str, Any] = {}
-        resume_from: str | None = None
+        start = start or Progress()
+        self.lessons, self.tried = start.lessons, start.tried
+        self._clock = time.monotonic() - start.spent_seconds  # the budget already spent counts
+        deadline = self._clock + cfg.budget.seconds if cfg.budget.seconds else None
+        config = dict(start.config if start.config is not None else cfg.params)
+        search: dict[str, Any] = dict(start.search)
+        resume_from = start.resume_from
         changes: dict[str, list[Any]] = {}
-        for run in range(cfg.budget.restarts + 1):
+        for run in range(start.next_run, cfg.budget.restarts + 1):
             if deadline is not None and time.monotonic() > deadline:
                 self.report.summary = f"the wall-clock budget of {cfg.budget.seconds:g} s is spent"
                 break
@@ -89,7 +97,10 @@ class Supervisor:
                 }
                 previous.remedy["changes"] = changes
             record = RunRecord(run=run, config=config, trial=trial.number)
+            if run == start.next_run:
+                record.resumed = start.resumed
             self.report.runs.append(record)
+            self._save(Progress(run, config, {}, resume_from))  # in flight: restart it as is
             self.display.run_started(record, changes)
             watch = self._run(record, resume_from)
 
@@ -117,7 +128,7 @@ class Supervisor:
             self.lessons.learn(choice.remedy, self.knobs, cfg.knob_values(config))
             search = choice.space
             resume_from = self._resume_point(choice, record)
-            self._save()
+            self._save(Progress(run + 1, config, search, resume_from))
         else:
             self.report.summary = (
                 f"the budget of {cfg.budget.restarts} restarts is spent; "
@@ -125,7 +136,6 @@ class Supervisor:
             )
         if self.report.outcome == "running":
             self.report.outcome = "not_rescued"
-        self.report.lessons = self.lessons.to_dict()
         self._save()
         self._render()
         self.display.finished(self.report)
@@ -222,7 +232,16 @@ class Supervisor:
             f"for {', '.join(dict.fromkeys(causes))}"
         )
 
-    def _save(self) -> None:
+    def _save(self, pending: Progress | None = None) -> None:
+        """Write report.json; ``pending``: the run to start (or restart) if this process
+        stops before the next save, with the state `rescue resume` needs."""
+        self.report.lessons = self.lessons.to_dict()
+        if pending is not None:
+            pending.lessons, pending.tried = self.lessons, self.tried
+            pending.spent_seconds = time.monotonic() - self._clock
+            self.report.resume = resume_entry(
+                pending, self.job.entry, self.job.command, self.study.seed, self.runner.address
+            )
         self.report.write(self.out / "report.json")
 
     def _render(self) -> None:

@@ -1,0 +1,236 @@
+"""Resuming a rescue whose supervisor was killed (``rescue resume OUTDIR``).
+
+The supervisor rewrites ``report.json`` when every run starts and ends; its ``resume`` entry
+holds what the loop needs to go on (:class:`Progress`) and how to run the job again. From it
+and the run folders, :func:`load_saved` rebuilds the supervisor's state without Ray or
+Optuna: the runs that ended are kept as recorded; a run that was in flight when the supervisor
+stopped is restarted with the same config (and the checkpoint it started from, if any), and
+the files it left are kept in ``runs/run-NNN/interrupted-K/`` (:func:`set_aside`).
+
+>>> Progress(next_run=2).to_dict()["next_run"]
+2
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optuna.distributions import (
+    BaseDistribution,
+    distribution_to_json,
+    json_to_distribution,
+)
+
+from rescue.command_line import CommandSpec
+from rescue.errors import RescueError
+from rescue.record import RescueReport, RunRecord
+from rescue.remedies import Lessons
+from rescue.study import default_storage
+
+INTERRUPTED = "the supervisor stopped during this run"
+
+
+class ResumeError(RescueError):
+    """The folder holds no rescue that can be resumed."""
+
+
+@dataclass
+class Progress:
+    """Where the loop stands: the next run to start, with what, and what earlier runs taught.
+
+    ``config`` None means the cfg's params (a rescue that has not started a run yet);
+    ``resumed`` is the note the next run carries when it restarts an interrupted one.
+    """
+
+    next_run: int = 0
+    config: dict[str, Any] | None = None
+    search: dict[str, BaseDistribution] = field(default_factory=dict)
+    resume_from: str | None = None
+    lessons: Lessons = field(default_factory=Lessons)
+    tried: Counter[tuple[str, str]] = field(default_factory=Counter)
+    spent_seconds: float = 0.0
+    resumed: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "next_run": self.next_run,
+            "config": self.config,
+            "search": {k: json.loads(distribution_to_json(d)) for k, d in self.search.items()},
+            "resume_from": self.resume_from,
+            # Exact values, unlike the human-readable lessons of report.json.
+            "lessons": {
+                "upper": self.lessons.upper,
+                "lower": self.lessons.lower,
+                "excluded": {k: list(v) for k, v in self.lessons.excluded.items()},
+            },
+            "tried": [[signature, remedy, n] for (signature, remedy), n in self.tried.items()],
+            "spent_seconds": round(self.spent_seconds, 2),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Progress:
+        lessons = data.get("lessons") or {}
+        return cls(
+            next_run=int(data["next_run"]),
+            config=data.get("config"),
+            search={k: json_to_distribution(json.dumps(d)) for k, d in data["search"].items()},
+            resume_from=data.get("resume_from"),
+            lessons=Lessons(
+                upper=dict(lessons.get("upper") or {}),
+                lower=dict(lessons.get("lower") or {}),
+                excluded={k: set(v) for k, v in (lessons.get("excluded") or {}).items()},
+            ),
+            tried=Counter({(s, r): int(n) for s, r, n in data.get("tried") or []}),
+            spent_seconds=float(data.get("spent_seconds") or 0.0),
+        )
+
+
+def resume_entry(
+    progress: Progress,
+    entry: str,
+    command: CommandSpec | None,
+    seed: int | None,
+    address: str | None,
+) -> dict[str, Any]:
+    """report.json's ``resume`` entry: the loop's progress and how to run the job again."""
+    spec = None
+    if command is not None:
+        spec = {
+            "command": list(command.command),
+            "template": None if command.template is None else list(command.template),
+            "patterns": command.patterns,
+        }
+    return {
+        **progress.to_dict(),
+        "entry": entry,
+        "command": spec,
+        "seed": seed,
+        "address": address,
+    }
+
+
+@dataclass
+class Saved:
+    """A rescue as its output folder holds it, ready to go on."""
+
+    out: Path
+    report: RescueReport  # the runs that ended (all of them, once the rescue ended)
+    progress: Progress
+    entry: str
+    command: CommandSpec | None
+    seed: int | None
+    address: str | None
+    interrupted: RunRecord | None = None  # the run in flight when the supervisor stopped
+
+    @property
+    def ended(self) -> bool:
+        return self.report.outcome != "running"
+
+
+def load_saved(out: str | Path) -> Saved:
+    """The state of the rescue in ``out``; :class:`ResumeError` if there is none."""
+    out = Path(out).resolve()
+    data = _read(out)
+    try:
+        report = RescueReport.from_dict(data)
+        entry = data["resume"]
+        progress = Progress.from_dict(entry)
+        command = _command(entry.get("command"))
+        seed, address = entry.get("seed"), entry.get("address")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ResumeError(
+            f"{out / 'report.json'}: expected the resume state rescue writes ({exc!r})"
+        ) from None
+    # The default SQLite file moves with the folder.
+    if report.storage == default_storage(Path(report.out)):
+        report.storage = default_storage(out)
+    report.out = str(out)
+    saved = Saved(out, report, progress, str(entry.get("entry", "")), command, seed, address)
+    if not saved.ended and report.runs and report.runs[-1].status == "running":
+        saved.interrupted = report.runs.pop()
+        saved.progress = _restart(out, saved.interrupted, progress)
+    return saved
+
+
+def set_aside(saved: Saved) -> Path | None:
+    """Move the interrupted run's files (metrics.jsonl, logs) to ``interrupted-K/`` in its
+    folder, so the restart writes fresh ones and nothing recorded is lost."""
+    if saved.interrupted is None or saved.progress.resumed is None:
+        return None
+    folder = _run_folder(saved.out, saved.interrupted.run)
+    kept = saved.out / saved.progress.resumed["kept"]
+    kept.mkdir(parents=True, exist_ok=True)
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if not path.name.startswith("interrupted-"):
+                shutil.move(str(path), kept / path.name)
+    return kept
+
+
+def _restart(out: Path, run: RunRecord, progress: Progress) -> Progress:
+    """The progress that restarts ``run``: its config fixed, from the checkpoint it started
+    from (the one a ``restart: checkpoint`` remedy chose), or fresh."""
+    folder = _run_folder(out, run.run)
+    earlier = len(list(folder.glob("interrupted-*"))) if folder.is_dir() else 0
+    metrics = folder / "metrics.jsonl"
+    reports = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+    how = "checkpoint" if progress.resume_from else "fresh"
+    note = {
+        "how": how,
+        "why": INTERRUPTED,
+        "interrupted_trial": run.trial,
+        "reports_before": reports,
+        "kept": str((folder / f"interrupted-{earlier + 1}").relative_to(out)),
+        "checkpoint": progress.resume_from,
+    }
+    return Progress(
+        next_run=run.run,
+        config=dict(run.config),
+        search={},
+        resume_from=progress.resume_from,
+        lessons=progress.lessons,
+        tried=progress.tried,
+        spent_seconds=progress.spent_seconds,
+        resumed=note,
+    )
+
+
+def _read(out: Path) -> dict[str, Any]:
+    if not out.is_dir():
+        raise ResumeError(f"{out}: expected a rescue's output folder; no such folder")
+    path = out / "report.json"
+    if not path.is_file():
+        raise ResumeError(f"{out}: expected a rescue's output folder; it has no report.json")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ResumeError(f"{path}: expected valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ResumeError(f"{path}: expected a JSON object")
+    if "sweep" in data:
+        raise ResumeError(f"{out}: a sweep's output folder; only a rescue can be resumed")
+    if not isinstance(data.get("resume"), dict) or not data["resume"]:
+        raise ResumeError(
+            f"{path}: expected a `resume` entry (written by a rescue of this version)"
+        )
+    return data
+
+
+def _command(spec: dict[str, Any] | None) -> CommandSpec | None:
+    if spec is None:
+        return None
+    template = spec.get("template")
+    return CommandSpec(
+        tuple(spec["command"]),
+        None if template is None else tuple(template),
+        spec.get("patterns"),
+    )
+
+
+def _run_folder(out: Path, run: int) -> Path:
+    return out / "runs" / f"run-{run:03d}"
