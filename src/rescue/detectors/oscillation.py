@@ -22,8 +22,10 @@ class Oscillation(Detector):
     consecutive residuals alternate (lag-1 autocorrelation at most ``-alternation``: a step
     size too large bounces across a valley, while plain noise is uncorrelated),
     and the mean is still above ``progress`` times the loss's first level. Noise around a
-    converged low loss is not oscillation: it fails the progress test. Nor is a noisy loss
-    while a score is near its best (``score_holding``): an RL value loss swings with the returns.
+    converged low loss is not oscillation: it fails the progress test, and a loss whose mean
+    already meets its success target is left alone (those swings are the noise floor). Nor is a
+    noisy loss while a score is near its best (``score_holding``): an RL value loss swings with
+    the returns.
 
     >>> from rescue.detectors.base import replay
     >>> swings = [{"loss": 1.3 if i % 2 else 0.7} for i in range(30)]
@@ -57,7 +59,8 @@ class Oscillation(Detector):
                 continue
             values = series.window(self.window)
             mean = statistics.fmean(values)
-            if mean <= 0:
+            target = stream.targets.get(series.name)
+            if mean <= 0 or (target is not None and target.met_by(mean)):
                 continue
             slope, intercept = statistics.linear_regression(range(len(values)), values)
             residuals = [v - (slope * i + intercept) for i, v in enumerate(values)]

@@ -48,8 +48,9 @@ class StuckConstant(Detector):
                 continue
             values = series.window(self.window)
             mean = statistics.fmean(values)
-            if mean == 0:
-                continue
+            target = stream.targets.get(series.name)
+            if mean == 0 or (target is not None and target.met_by(mean)):
+                continue  # flat at a level that meets its target is done, not stuck
             spread = statistics.pstdev(values) / abs(mean)
             if spread >= self.tolerance:
                 continue
