@@ -1,8 +1,9 @@
 """Supervision overhead on a healthy run, side by side in one process: the same ``train``
 called directly, under bare Ray Tune, and under rescue (Ray Tune + streaming + detectors +
-Optuna). Repeated, alternating, medians reported.
+Optuna, and the report page at the end). Repeated, alternating, medians reported, at two run
+lengths: rescue's cost is mostly a fixed cost per run, so its share falls as runs get longer.
 
-    python bench/overhead.py [--repeats 3]
+    python bench/overhead.py [--repeats 3] [--epochs 30,300]
 """
 
 from __future__ import annotations
@@ -52,40 +53,50 @@ def under_rescue(cfg_path, out):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", default="30,300", help="run lengths, comma-separated")
     args = parser.parse_args()
     os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
     import yaml
 
-    cfg = yaml.safe_load((EXAMPLE / "cfg.yaml").read_text())
-    cfg["params"]["lr"] = HEALTHY_LR
-    params = dict(cfg["params"])
     tmp = Path(tempfile.mkdtemp())
-    cfg_path = tmp / "cfg.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg))
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    times: dict[str, list[float]] = {"direct": [], "bare Ray Tune": [], "rescue": []}
-    for i in range(args.repeats):
-        for name, fn in (
-            ("direct", lambda: direct(dict(params))),
-            ("bare Ray Tune", lambda i=i: bare_tune(dict(params), str(tmp / f"tune{i}"))),
-            ("rescue", lambda i=i: under_rescue(cfg_path, str(tmp / f"rescue{i}"))),
-        ):
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    ray.shutdown()
-    base = statistics.median(times["direct"])
-    tune_t = statistics.median(times["bare Ray Tune"])
     lines = [
         f"# Supervision overhead (healthy lstm_divergence run, lr {HEALTHY_LR}, "
         f"{args.repeats} alternating repeats, {time.strftime('%Y-%m-%d')})",
         "",
-        "| how | median wall s | vs direct | vs bare Ray Tune |",
-        "|---|---|---|---|",
+        "| epochs | how | median wall s | vs direct | vs bare Ray Tune | rescue - bare Ray Tune |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, values in times.items():
-        m = statistics.median(values)
-        lines.append(f"| {name} | {m:.2f} | {m / base:.2f}x | {m / tune_t:.2f}x |")
+    for epochs in (int(e) for e in args.epochs.split(",")):
+        cfg = yaml.safe_load((EXAMPLE / "cfg.yaml").read_text())
+        cfg["params"].update(lr=HEALTHY_LR, epochs=epochs)
+        params = dict(cfg["params"])
+        cfg_path = tmp / f"cfg{epochs}.yaml"
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        times: dict[str, list[float]] = {"direct": [], "bare Ray Tune": [], "rescue": []}
+        for i in range(args.repeats):
+            runs = (
+                ("direct", lambda p=params: direct(dict(p))),
+                (
+                    "bare Ray Tune",
+                    lambda p=params, d=tmp / f"t{epochs}-{i}": bare_tune(dict(p), str(d)),
+                ),
+                ("rescue", lambda c=cfg_path, d=tmp / f"r{epochs}-{i}": under_rescue(c, str(d))),
+            )
+            for name, fn in runs:
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+        base = statistics.median(times["direct"])
+        tune_t = statistics.median(times["bare Ray Tune"])
+        extra = statistics.median(times["rescue"]) - tune_t
+        for name, values in times.items():
+            m = statistics.median(values)
+            cost = f"{extra:+.2f} s" if name == "rescue" else ""
+            lines.append(
+                f"| {epochs} | {name} | {m:.2f} | {m / base:.2f}x | {m / tune_t:.2f}x | {cost} |"
+            )
+    ray.shutdown()
     text = "\n".join(lines) + "\n"
     print(text)
     (ROOT / "bench" / "results" / "overhead.md").write_text(text)
