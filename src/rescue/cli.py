@@ -78,7 +78,12 @@ def _rescue_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--address", help="an existing Ray cluster (default: start local Ray)")
     parser.add_argument("--seed", type=int, default=0, help="the Optuna sampler's seed")
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing")
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print nothing but the verdict of a failed rescue",
+    )
     return parser
 
 
@@ -108,7 +113,12 @@ def _resume(argv: list[str]) -> int:
     )
     parser.add_argument("out", type=Path, help="the rescue's output folder (its --out)")
     parser.add_argument("--address", help="a Ray cluster (default: the one recorded, or local)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing")
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print nothing but the verdict of a failed rescue",
+    )
     args = parser.parse_args(argv)
 
     from rescue.resume import load_saved, set_aside
@@ -171,8 +181,11 @@ def _supervise(
         report = supervisor.rescue(saved.progress if saved else None)
     finally:
         runner.shutdown()
-    if not quiet:
-        print(f"{report.outcome}: {report.summary} ({out})")
+    if not quiet or report.exit_code:
+        # The last line says why, also in quiet mode when nothing was rescued: job logs end there.
+        print(
+            f"{report.outcome}: {report.summary} ({out})", file=sys.stderr if quiet else sys.stdout
+        )
     return report.exit_code
 
 
