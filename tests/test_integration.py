@@ -227,3 +227,17 @@ command:
     assert "ValueError: corrupt batch at step 42" in finding["reason"]
     assert "exited with code 1" in finding["evidence"]["traceback"]
     assert "Traceback" in (out / "runs" / "run-000" / "stderr.log").read_text()
+
+
+def test_a_run_ends_completed_at_its_declared_length(tmp_path):
+    cfg = """\
+params: {lr: 0.05, steps: 3000, seed: 0}
+knobs:
+  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
+budget: {restarts: 1, reports_per_run: 40}
+"""
+    code, report, out = run_rescue(tmp_path, cfg, extra=["-q"])
+    assert code == 0 and report["outcome"] == "healthy"
+    (run,) = report["runs"]
+    assert run["status"] == "completed" and run["reports"] == 40  # of the script's 600
+    assert len((out / "runs" / "run-000" / "metrics.jsonl").read_text().splitlines()) == 40

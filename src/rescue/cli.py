@@ -174,7 +174,7 @@ def _supervise(
     )
     runner.start()
     try:
-        display = RescueConsole(quiet=quiet)
+        display = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
         supervisor = Supervisor(
             job, policy, runner, study, out, display, saved.report if saved else None
         )

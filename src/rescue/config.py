@@ -104,6 +104,9 @@ class Target(_Strict):
 class Budget(_Strict):
     restarts: int = Field(default=5, ge=0)
     seconds: float | None = Field(default=None, gt=0)
+    # A run's length in reports, where known: a run ends (completed) at this many reports, as
+    # Ray Tune's stop on training_iteration, and the terminal shows progress toward it.
+    reports_per_run: int | None = Field(default=None, gt=0)
 
 
 class RayOptions(_Strict):

@@ -30,6 +30,16 @@ def sparkline(values: list[float]) -> str:
     return "".join(SPARKS[int((v - low) / span * (len(SPARKS) - 1))] for v in finite)
 
 
+def progress_bar(done: int, total: int, width: int = 20) -> str:
+    """``███████░░░░░░░░░░░░░`` for ``done`` of ``total``.
+
+    >>> progress_bar(15, 30, width=10)
+    '█████░░░░░'
+    """
+    filled = round(width * min(max(done, 0), total) / total)
+    return "█" * filled + "░" * (width - filled)
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -39,8 +49,12 @@ def _fmt(value: Any) -> str:
 
 
 class RescueConsole:
-    def __init__(self, quiet: bool = False, console: Console | None = None) -> None:
+    def __init__(
+        self, quiet: bool = False, console: Console | None = None, run_length: int | None = None
+    ) -> None:
+        """``run_length``: a run's length in reports, when known: a progress bar toward it."""
         self.quiet = quiet
+        self.run_length = run_length
         self.console = console or Console(stderr=False, highlight=False)
         self._live: Live | None = None
         self._run = 0
@@ -137,6 +151,9 @@ class RescueConsole:
     # --- rendering ---------------------------------------------------------------------
     def _line(self) -> Text:
         text = Text(f"run {self._run} · report {max(self._step, 0)}", style="bold")
+        if self.run_length:
+            text.append(f"/{self.run_length} ", style="bold")
+            text.append(progress_bar(self._step + 1, self.run_length), style="green")
         for name, value in list(self._latest.items())[:SHOWN_METRICS]:
             text.append(f" · {name} {_fmt(value)} ")
             text.append(sparkline(list(self._trends.get(name, ()))), style="cyan")

@@ -31,8 +31,11 @@ class RunWatch:
         stream: MetricStream,
         history: Path,
         listener: ReportListener | None = None,
+        length: int | None = None,
     ) -> None:
+        """``length``: the run ends (healthy, completed) after this many reports."""
         self.policy = policy
+        self.length = length
         self.stream = stream
         self.detectors = policy.detectors()
         self.findings: list[Finding] = []
@@ -58,7 +61,11 @@ class RunWatch:
                     new.extend(self._record(finding))
         if self.listener is not None:
             self.listener(step, metrics, new)
-        return self.verdict is not None
+        return self.verdict is not None or self.reached_length
+
+    @property
+    def reached_length(self) -> bool:
+        return self.length is not None and self.stream.step + 1 >= self.length
 
     def should_stop(self) -> bool:
         if self.verdict is None and time.monotonic() - self.last_report > self.stall_seconds:

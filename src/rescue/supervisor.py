@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -147,7 +147,13 @@ class Supervisor:
         folder = self.out / "runs" / f"run-{record.run:03d}"
         folder.mkdir(parents=True, exist_ok=True)
         stream = MetricStream(MetricKinds(cfg.metric_kinds), cfg.success)
-        watch = RunWatch(self.policy, stream, folder / "metrics.jsonl", self.display.reported)
+        watch = RunWatch(
+            self.policy,
+            stream,
+            folder / "metrics.jsonl",
+            self.display.reported,
+            length=self.job.config.budget.reports_per_run,
+        )
         started = time.monotonic()
         try:
             execution = self.runner.run(
@@ -162,6 +168,8 @@ class Supervisor:
             )
         finally:
             watch.close()
+        if execution.status == "stopped" and watch.verdict is None and watch.reached_length:
+            execution = replace(execution, status="completed")  # stopped at its length: done
         if execution.status == "crashed":
             watch.crashed(execution.error or "")
         elif execution.status == "completed":
