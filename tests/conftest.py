@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -15,3 +16,14 @@ def write_cfg(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for a module; the CLI attaches to it instead of starting its own."""
+    import ray
+
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import ray
 
+from cli_runs import DIVERGING, SCRIPTS
 from rescue.cli import main
 
 pytestmark = pytest.mark.integration
-SCRIPTS = Path(__file__).parent / "scripts"
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -85,16 +85,6 @@ def _stop(node: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(node.pid, signal.SIGKILL)
     node.wait(timeout=15)
-
-
-DIVERGING = """\
-params: {lr: 0.9, steps: 300, seed: 0}
-knobs:
-  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
-success:
-  loss: {below: 0.05}
-budget: {restarts: 3}
-"""
 
 
 def test_a_rescue_runs_on_an_existing_two_node_cluster(cluster, tmp_path):

@@ -1,34 +1,19 @@
 """The dqn_dead_head example end to end under real Ray Tune, Optuna and torch, at reduced size."""
 
-import json
-import os
 from pathlib import Path
 
 import pytest
-import ray
 
-from rescue.cli import main
+from cli_runs import run_rescue
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dqn_dead_head"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    """One local Ray for the module; the CLI attaches to it instead of starting its own."""
-    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_the_dead_discrete_head_is_reinitialised_and_the_zero_grad_norm_only_warned(tmp_path):
     reduced = (EXAMPLE / "cfg.yaml").read_text().replace("steps: 3000 ", "steps: 1200 ")
     assert reduced.count("steps: 1200 ") == 1  # 24 reports instead of 60
-    cfg, out = tmp_path / "cfg.yaml", tmp_path / "out"
-    cfg.write_text(reduced)
-    code = main([str(EXAMPLE / "train.py"), "--config", str(cfg), "--out", str(out), "-q"])
-    report = json.loads((out / "report.json").read_text())
+    code, report, _ = run_rescue(tmp_path, reduced, str(EXAMPLE / "train.py"), ["-q"])
     assert code == 0 and report["outcome"] == "rescued"
 
     first, last = report["runs"][0], report["runs"][-1]

@@ -1,26 +1,13 @@
 """The ppo_value_norm example (seed 004) end to end under real Ray Tune, Optuna and torch."""
 
-import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import ray
 
-from rescue.cli import main
+from cli_runs import run_rescue
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "ppo_value_norm"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray() -> Iterator[None]:
-    """One local Ray for the module; the CLI attaches to it instead of starting its own."""
-    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_the_ppo_example_is_rescued_from_exploding_value_loss_by_running_normalisation(
@@ -29,11 +16,7 @@ def test_the_ppo_example_is_rescued_from_exploding_value_loss_by_running_normali
     cfg = (EXAMPLE / "cfg.yaml").read_text()
     reduced = cfg.replace("iterations: 120 ", "iterations: 80 ")  # 40 reports instead of 60
     assert "iterations: 80 " in reduced and "iterations: 120" not in reduced
-    (tmp_path / "cfg.yaml").write_text(reduced)
-    out = tmp_path / "out"
-    script = [str(EXAMPLE / "train.py"), "--config", str(tmp_path / "cfg.yaml")]
-    code = main([*script, "--out", str(out), "-q"])
-    report = json.loads((out / "report.json").read_text())
+    code, report, _ = run_rescue(tmp_path, reduced, str(EXAMPLE / "train.py"), ["-q"])
     assert code == 0 and report["outcome"] == "rescued"
     first, last = report["runs"][0], report["runs"][-1]
     finding = first["findings"][0]

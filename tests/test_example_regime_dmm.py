@@ -1,25 +1,13 @@
 """The regime_dmm example end to end, under real Ray Tune and Optuna, at a reduced size."""
 
-import json
-import os
 from pathlib import Path
 
 import pytest
-import ray
 
-from rescue.cli import main
+from cli_runs import run_rescue
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "regime_dmm"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    """One local Ray for the module; the CLI attaches to it instead of starting its own."""
-    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_the_regime_dmm_example_is_rescued_from_class_collapse_by_input_normalisation(
@@ -28,12 +16,7 @@ def test_the_regime_dmm_example_is_rescued_from_class_collapse_by_input_normalis
     cfg = (EXAMPLE / "cfg.yaml").read_text()
     reduced = cfg.replace("steps: 800 ", "steps: 400 ")  # 80 reports instead of 160
     assert reduced.count("steps: 400 ") == 1
-    (tmp_path / "cfg.yaml").write_text(reduced)
-    out = tmp_path / "out"
-    code = main(
-        [str(EXAMPLE / "train.py"), "--config", str(tmp_path / "cfg.yaml"), "--out", str(out), "-q"]
-    )
-    report = json.loads((out / "report.json").read_text())
+    code, report, _ = run_rescue(tmp_path, reduced, str(EXAMPLE / "train.py"), ["-q"])
     assert code == 0 and report["outcome"] == "rescued"
     first, last = report["runs"][0], report["runs"][-1]
     assert first["status"] == "stopped" and first["reports"] < 30

@@ -7,40 +7,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-import ray
 
+from cli_runs import DIVERGING, run_rescue
 from rescue.cli import main
 
-pytestmark = pytest.mark.integration
-SCRIPTS = Path(__file__).parent / "scripts"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    """One local Ray for the module; the CLI attaches to it instead of starting its own."""
-    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-def run_rescue(tmp_path, cfg_text, script="sgd_regression.py", extra=()):
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(cfg_text)
-    out = tmp_path / "out"
-    code = main([str(SCRIPTS / script), "--config", str(cfg), "--out", str(out), *extra])
-    report = json.loads((out / "report.json").read_text())
-    return code, report, out
-
-
-DIVERGING = """\
-params: {lr: 0.9, steps: 300, seed: 0}
-knobs:
-  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
-success:
-  loss: {below: 0.05}
-budget: {restarts: 3}
-"""
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
 
 def test_a_diverging_run_is_stopped_early_and_rescued_by_a_learning_rate_cut(tmp_path):

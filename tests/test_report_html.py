@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from cli_runs import DIVERGING, run_rescue
 from rescue.cli import main
 from rescue.findings import Finding
 from rescue.record import RescueReport, RunRecord
@@ -23,7 +23,6 @@ from rescue.report_plots import panels
 from rescue.report_writer import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCRIPTS = Path(__file__).parent / "scripts"
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -285,25 +284,9 @@ def test_the_page_renders_in_a_headless_browser(tmp_path):
 
 
 @pytest.mark.integration
-def test_a_real_rescue_writes_the_page_and_rescue_report_rebuilds_it(tmp_path):
-    import ray
-
-    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        cfg = tmp_path / "cfg.yaml"
-        cfg.write_text(
-            "params: {lr: 0.9, steps: 300, seed: 0}\n"
-            "knobs:\n  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}\n"
-            "success:\n  loss: {below: 0.05}\nbudget: {restarts: 3}\n"
-        )
-        out = tmp_path / "out"
-        script = SCRIPTS / "sgd_regression.py"
-        code = main([str(script), "--config", str(cfg), "--out", str(out), "--quiet"])
-    finally:
-        ray.shutdown()
+def test_a_real_rescue_writes_the_page_and_rescue_report_rebuilds_it(local_ray, tmp_path):
+    code, report, out = run_rescue(tmp_path, DIVERGING, extra=["--quiet"])
     assert code == 0
-    report = json.loads((out / "report.json").read_text())
     html = _check_page(out)
     first = report["runs"][0]
     assert first["findings"][0]["signature"] in html and first["remedy"]["name"] in html

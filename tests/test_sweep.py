@@ -3,7 +3,6 @@ scripted stand-in for the Tune adapter), and one real sweep under Ray Tune."""
 
 import json
 import math
-import os
 from pathlib import Path
 
 import optuna
@@ -246,17 +245,6 @@ def test_a_crash_is_a_diagnosis_told_as_failed(tmp_path, write_cfg):
 
 
 # --- a real sweep under Ray Tune -----------------------------------------------------------
-@pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray for the module; the CLI attaches to it instead of starting its own."""
-    import ray
-
-    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 @pytest.mark.integration
 def test_a_real_sweep_stops_diverging_trials_and_finds_a_healthy_learning_rate(local_ray, tmp_path):
     from rescue.cli import main

@@ -166,12 +166,7 @@ def _supervise(
     from rescue.supervisor import Supervisor
 
     cfg = job.config
-    runner = RayRunner(
-        storage_path=out / "ray",
-        address=address,
-        cpus_per_run=cfg.ray.cpus_per_run,
-        gpus_per_run=cfg.ray.gpus_per_run,
-    )
+    runner = RayRunner.for_output(out, address, cfg.ray)
     runner.start()
     try:
         display = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)

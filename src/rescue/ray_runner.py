@@ -15,6 +15,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 from rescue.command_line import CommandSpec
 from rescue.command_trial import PID_FILE, run_command, stop_process_group
+from rescue.config import RayOptions
 from rescue.reporting import Metrics
 from rescue.tune_sink import run_user_train
 
@@ -104,6 +105,16 @@ class RayRunner:
         self.address = address
         self.resources = {"cpu": cpus_per_run, "gpu": gpus_per_run}
         self._started_here = False
+
+    @classmethod
+    def for_output(cls, out: Path, address: str | None, options: RayOptions) -> RayRunner:
+        """Results under ``out/ray``; ``address`` (``--address``) wins over ``ray.address``."""
+        return cls(
+            storage_path=out / "ray",
+            address=address or options.address,
+            cpus_per_run=options.cpus_per_run,
+            gpus_per_run=options.gpus_per_run,
+        )
 
     def start(self) -> None:
         # Runs keep the user's working directory, as when the script runs by hand.

@@ -107,7 +107,7 @@ class RescueStudy:
         healthy: bool,
     ) -> None:
         """Record a run: its health over time, its findings, and how it ended."""
-        for step, v in _thin(intermediate):
+        for step, v in thin_history(intermediate):
             trial.report(v, step)
         for key, attr in attrs.items():
             trial.set_user_attr(key, json.loads(json.dumps(attr, default=str)))
@@ -135,7 +135,8 @@ class RescueStudy:
         return closed
 
 
-def _thin(values: Sequence[float]) -> list[tuple[int, float]]:
+def thin_history(values: Sequence[float]) -> list[tuple[int, float]]:
+    """(step, value) of the finite values, at most MAX_INTERMEDIATE of them and the last."""
     finite = [(i, v) for i, v in enumerate(values) if math.isfinite(v)]
     if len(finite) <= MAX_INTERMEDIATE:
         return finite

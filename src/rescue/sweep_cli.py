@@ -48,15 +48,11 @@ def sweep_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.trials < 1 or args.parallel < 1:
         raise RescueError("--trials and --parallel: expected positive integers")
-    from rescue.cli import _all_roles, _quiet_ray
-    from rescue.config import BUILTIN_ROLES, load_config
+    from rescue.cli import _load_config, _quiet_ray
     from rescue.entrypoint import check_entry
-    from rescue.policy import load_policy
     from rescue.sweep import SweepLoop, SweepReport, choose_objective
 
-    raw_cfg = load_config(args.config, roles=_all_roles(args.config))
-    policy = load_policy(raw_cfg.policy, args.config.resolve().parent)
-    config = load_config(args.config, roles=tuple({*BUILTIN_ROLES, *policy.roles}))
+    config, policy = _load_config(args.config)
     if not config.knobs and not config.search:
         raise RescueError(f"{args.config}: expected knobs or search params to sweep over")
     objective = choose_objective(config, args.metric, args.mode)
@@ -88,12 +84,7 @@ def sweep_main(argv: list[str]) -> int:
     loop = SweepLoop(
         config, policy, study, objective, args.trials, out, report, display, args.rescue_sick
     )
-    runner = RayRunner(
-        storage_path=out / "ray",
-        address=args.address or config.ray.address,
-        cpus_per_run=config.ray.cpus_per_run,
-        gpus_per_run=config.ray.gpus_per_run,
-    )
+    runner = RayRunner.for_output(out, args.address, config.ray)
     runner.start()
     try:
         run_sweep(runner, loop, "sweep", str(script), args.entry, args.trials, args.parallel)

@@ -22,7 +22,7 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import Trial, TrialState
 
 from rescue.config import Domain
-from rescue.study import MAX_INTERMEDIATE, knob_distribution
+from rescue.study import knob_distribution, open_storage, thin_history
 
 Mode = Literal["min", "max"]
 
@@ -54,7 +54,7 @@ def domains_space(domains: Mapping[str, Domain], defaults: Mapping[str, Any]) ->
 class SweepStudy:
     def __init__(
         self,
-        storage: str,
+        storage: str | None,
         name: str,
         mode: Mode,
         n_trials: int,
@@ -64,7 +64,7 @@ class SweepStudy:
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(n_trials))
         self.storage, self.name = storage, name
         self.study = optuna.create_study(
-            storage=storage,
+            storage=open_storage(storage) if storage else None,  # as a rescue; None: in memory
             study_name=name,
             sampler=sampler,
             direction="minimize" if mode == "min" else "maximize",
@@ -98,18 +98,10 @@ class SweepStudy:
         if crashed:  # a bug in the script says nothing about the params
             self.study.tell(trial, state=TrialState.FAIL)
             return
-        for step, v in _thin(history):
+        for step, v in thin_history(history):
             trial.report(v, step)
         trial.set_constraint("sick", sick_constraint(reports) if sick else -1.0)
         if sick or value is None or not math.isfinite(value):
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
             self.study.tell(trial, value)
-
-
-def _thin(values: Sequence[float]) -> list[tuple[int, float]]:
-    finite = [(i, v) for i, v in enumerate(values) if math.isfinite(v)]
-    if len(finite) <= MAX_INTERMEDIATE:
-        return finite
-    stride = len(finite) / MAX_INTERMEDIATE
-    return [finite[int(k * stride)] for k in range(MAX_INTERMEDIATE)] + [finite[-1]]

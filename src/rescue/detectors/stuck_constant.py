@@ -41,8 +41,6 @@ class StuckConstant(Detector):
         self.score_guard = check_flag("score_guard", score_guard)
 
     def on_report(self, stream: MetricStream) -> Finding | None:
-        if self.score_guard and stream.score_improving(self.window) is not None:
-            return None
         for series in stream.losses():
             if len(series.recent) < self.window:
                 continue
@@ -61,6 +59,9 @@ class StuckConstant(Detector):
                 series.first_level
             )
             if never_improved:
+                # Only once a loss looks stuck: the guard fits a trend to every score.
+                if self.score_guard and stream.score_improving(self.window) is not None:
+                    return None
                 about_one = abs(mean - 1.0) < 0.05
                 hint = " (about 1.0: targets normalised per batch?)" if about_one else ""
                 return self.finding(

@@ -1,0 +1,34 @@
+"""Running the real `rescue` command on a written cfg.yaml, as the integration tests do."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rescue.cli import main
+
+SCRIPTS = Path(__file__).parent / "scripts"
+
+# sgd_regression diverges at lr 0.9; below ~0.1 it meets the target.
+DIVERGING = """\
+params: {lr: 0.9, steps: 300, seed: 0}
+knobs:
+  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
+success:
+  loss: {below: 0.05}
+budget: {restarts: 3}
+"""
+
+
+def run_rescue(
+    tmp_path: Path, cfg_text: str, script: str = "sgd_regression.py", extra: Sequence[str] = ()
+) -> tuple[int, dict[str, Any], Path]:
+    """``rescue SCRIPT --config cfg.yaml --out OUT``; a script name is looked up in scripts/."""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(cfg_text)
+    out = tmp_path / "out"
+    code = main([str(SCRIPTS / script), "--config", str(cfg), "--out", str(out), *extra])
+    report = json.loads((out / "report.json").read_text())
+    return code, report, out
