@@ -212,3 +212,36 @@ budget: {restarts: 1, reports_per_run: 40}
     (run,) = report["runs"]
     assert run["status"] == "completed" and run["reports"] == 40  # of the script's 600
     assert len((out / "runs" / "run-000" / "metrics.jsonl").read_text().splitlines()) == 40
+
+
+def test_results_go_to_a_storage_uri_and_a_restart_goes_on_from_a_checkpoint_there(tmp_path):
+    """`ray.storage_path` as a URI (file:// here; s3:// or gs:// the same way): Ray Tune's
+    results and checkpoints land there, not in OUTDIR, and a `restart: checkpoint` remedy
+    hands the worker the checkpoint's URI."""
+    store = tmp_path / "store"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "extends: default\nremedies:\n"
+        "  lr_cut: {role: learning_rate, scale: [0.01, 0.5], tries: 2, restart: checkpoint}\n"
+    )
+    cfg = (
+        "params: {lr: 0.3, epochs: 12, checkpoint_every: 1, seed: 0}\n"
+        "knobs:\n  lr: {role: learning_rate, low: 1.0e-4, high: 1.0, log: true}\n"
+        "success:\n  loss: {below: 0.05}\n"
+        f"policy: {policy}\n"
+        f"ray: {{storage_path: 'file://{store}'}}\n"
+    )
+    code, report, out = run_rescue(tmp_path, cfg, "checkpointed_sgd.py", ["-q"])
+    assert code == 0 and report["outcome"] == "rescued"
+    first, second = report["runs"][:2]
+    assert first["remedy"]["restart"] == "checkpoint"
+    onset = first["findings"][0]["onset"]
+    assert all(path.startswith(f"file://{store}/run-000/") for _, path in first["checkpoints"])
+    epochs = [
+        int(json.loads(line)["epoch"])
+        for line in (out / "runs" / "run-001" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert 0 < epochs[0] <= onset  # went on after the checkpoint it was given
+    assert epochs == list(range(epochs[0], 12)) and second["met_success"]
+    assert (store / "run-000").is_dir() and (store / "run-001").is_dir()
+    assert not (out / "ray").exists()

@@ -3,10 +3,8 @@ going on from it, and (integration) a real rescue SIGKILLed mid-run and resumed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,13 +17,21 @@ import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from process_kill import kill_all
 from rescue.cli import main
 from rescue.config import load_config
 from rescue.findings import Finding
 from rescue.policy import load_policy
 from rescue.record import RescueReport, RunRecord
 from rescue.remedies import Lessons
-from rescue.resume import Progress, ResumeError, load_saved, resume_entry, set_aside
+from rescue.resume import (
+    NewCheckpoints,
+    Progress,
+    ResumeError,
+    load_saved,
+    resume_entry,
+    set_aside,
+)
 from rescue.study import RescueStudy, default_storage
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -119,7 +125,9 @@ def test_a_run_in_flight_is_restarted_with_its_config_and_its_files_are_kept(tmp
         "reports_before": 4,
         "kept": "runs/run-001/interrupted-1",
         "checkpoint": None,
+        "report": None,
     }
+    assert progress.continued is None
     run0 = (out / "runs" / "run-000" / "metrics.jsonl").read_bytes()
     kept = set_aside(saved)
     assert kept == out / "runs" / "run-001" / "interrupted-1"
@@ -145,6 +153,96 @@ def test_a_run_that_started_from_a_checkpoint_restarts_from_it(tmp_path):
     saved = load_saved(out)
     assert saved.progress.resume_from == "/ray/run-000/checkpoint_000000"
     assert saved.progress.resumed["how"] == "checkpoint"
+
+
+def _checkpoint(folder: Path, step: int, *, cut: bool = False) -> str:
+    """A checkpoint folder as Ray Tune leaves it, its file whole or cut short by a kill."""
+    import torch
+
+    folder.mkdir(parents=True)
+    torch.save({"step": step}, folder / "checkpoint.pt")
+    if cut:
+        data = (folder / "checkpoint.pt").read_bytes()
+        (folder / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    return str(folder)
+
+
+def _in_flight_with_checkpoints(out: Path, checkpoints: list[tuple[int, str]]) -> None:
+    """Run 1 of ``_write_rescue`` in flight with the checkpoints its record lists, after six
+    reports and a seventh cut short by the kill."""
+    data = json.loads((out / "report.json").read_text())
+    data["runs"][1]["checkpoints"] = checkpoints
+    (out / "report.json").write_text(json.dumps(data))
+    rows = [json.dumps({"step": i, "loss": 1.0 / (i + 1), "epoch": float(i)}) for i in range(6)]
+    (out / "runs" / "run-001" / "metrics.jsonl").write_text("\n".join(rows) + '\n{"step": 6, "lo')
+
+
+def test_a_run_in_flight_goes_on_from_its_last_whole_checkpoint(tmp_path):
+    from rescue.cli import _resume_line
+
+    out = tmp_path / "out"
+    _write_rescue(out, in_flight=True)
+    trial = out / "ray" / "run-001" / "run_user_train_0_2026"
+    first = _checkpoint(trial / "checkpoint_000000", 1)
+    last = _checkpoint(trial / "checkpoint_000001", 3)
+    cut = _checkpoint(trial / "checkpoint_000002", 4, cut=True)
+    (trial / "checkpoint_000003").mkdir()  # the copy had not begun
+    beyond = _checkpoint(trial / "checkpoint_000004", 6)  # its report's line was cut short
+    listed = [(1, first), (3, last), (4, cut), (5, str(trial / "checkpoint_000003")), (6, beyond)]
+    _in_flight_with_checkpoints(out, listed)
+
+    saved = load_saved(out)
+    progress = saved.progress
+    assert progress.resume_from == last
+    assert progress.resumed["how"] == "last_checkpoint"
+    assert progress.resumed["checkpoint"] == last and progress.resumed["report"] == 4
+    assert progress.resumed["reports_before"] == 7
+    # Reports 1-4 are replayed as recorded; the checkpoints up to then are the run's.
+    assert progress.continued is not None
+    assert progress.continued.reports == [
+        {"loss": 1.0 / (i + 1), "epoch": float(i)} for i in range(4)
+    ]
+    assert progress.continued.checkpoints == [(1, first), (3, last)]
+    line = _resume_line(saved, [1])
+    assert "restarted from its last checkpoint (report 4) with the same config" in line
+
+
+def test_the_checkpoints_of_a_moved_folder_are_found_where_it_is(tmp_path):
+    out = tmp_path / "out"
+    _write_rescue(out, in_flight=True)
+    folder = out / "ray" / "run-001" / "trial" / "checkpoint_000000"
+    _in_flight_with_checkpoints(out, [(2, _checkpoint(folder, 2))])
+    (tmp_path / "out").rename(tmp_path / "moved")
+    saved = load_saved(tmp_path / "moved")
+    moved = (tmp_path / "moved").resolve() / "ray" / "run-001" / "trial" / "checkpoint_000000"
+    assert saved.progress.resume_from == str(moved) and saved.progress.resumed["report"] == 3
+
+
+@pytest.mark.parametrize("started_from", [None, "/ray/run-000/checkpoint_000000"])
+def test_without_a_whole_checkpoint_the_run_restarts_as_it_started(tmp_path, started_from):
+    out = tmp_path / "out"
+    _write_rescue(out, in_flight=True, resume_from=started_from)
+    trial = out / "ray" / "run-001" / "trial"
+    _in_flight_with_checkpoints(out, [(2, _checkpoint(trial / "checkpoint_000000", 2, cut=True))])
+    progress = load_saved(out).progress
+    assert progress.resumed["how"] == ("checkpoint" if started_from else "fresh")
+    assert progress.resume_from == progress.resumed["checkpoint"] == started_from
+    assert progress.resumed["report"] is None and progress.continued is None
+
+
+def test_only_the_checkpoint_folders_a_run_adds_are_new(tmp_path):
+    experiment = tmp_path / "ray" / "run-001"
+    earlier = experiment / "trial_a"
+    _checkpoint(earlier / "checkpoint_000000", 0)  # an earlier attempt's
+    folders = NewCheckpoints(experiment)
+    assert folders.new() == []
+    trial = experiment / "trial_b"
+    first = _checkpoint(trial / "checkpoint_000000", 3)
+    _checkpoint(earlier / "checkpoint_000001", 9)  # not this attempt's trial
+    assert folders.new() == [first]
+    assert folders.new() == []  # each one once
+    second = _checkpoint(trial / "checkpoint_000001", 7)
+    assert folders.new() == [second]
 
 
 def test_between_runs_the_pending_remedy_is_taken_up_as_saved(tmp_path):
@@ -308,6 +406,119 @@ def test_the_loop_goes_on_from_a_run_killed_in_flight(tmp_path):
     assert states == [TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE]
 
 
+class CheckpointingRunner:
+    """A script that saves a checkpoint every 4 reports, as Ray Tune runs it: the checkpoint
+    folder (holding the step) is written before the report reaches the watcher, and listed
+    at the end with the trial's report index. Given a checkpoint it goes on from the step
+    after the saved one. The loss turns NaN above lr 0.5 and at the ``nan_at`` (run, step)s;
+    ``kill_after`` kills the supervisor once that (run, step)'s report was watched."""
+
+    address = None
+
+    def __init__(self, ray: Path, kill_after=None, nan_at=(), steps: int = 20) -> None:
+        self.ray, self.kill_after, self.nan_at, self.steps = ray, kill_after, set(nan_at), steps
+        self.calls: list[tuple[str, str | None]] = []
+
+    def run(self, name, script, entry, config, watcher, resume_from, command, log_dir):
+        import torch
+
+        from rescue.ray_runner import Execution
+
+        self.calls.append((name, resume_from))
+        run = int(name.split("-")[1])
+        trial = self.ray / name / f"trial_{len(self.calls)}"
+        trial.mkdir(parents=True)
+        first = 0
+        if resume_from is not None:
+            first = torch.load(Path(resume_from) / "checkpoint.pt")["step"] + 1
+        checkpoints: list[tuple[int, str]] = []
+        for index, step in enumerate(range(first, self.steps)):
+            if step % 4 == 3:
+                folder = trial / f"checkpoint_{len(checkpoints):06d}"
+                folder.mkdir()
+                torch.save({"step": step}, folder / "checkpoint.pt")
+                checkpoints.append((index, str(folder)))
+            diverged = (config["lr"] > 0.5 and step > 2) or (run, step) in self.nan_at
+            loss = float("nan") if diverged else 1.0 / (step + 1) ** 2
+            stop = watcher.on_report({"loss": loss, "epoch": float(step)})
+            if self.kill_after == (run, step):
+                raise Killed
+            if stop:
+                return Execution("stopped", None, checkpoints)
+        return Execution("completed", None, checkpoints)
+
+
+def _saved_step(path: str) -> int:
+    import torch
+
+    return torch.load(Path(path) / "checkpoint.pt")["step"]
+
+
+def test_the_loop_goes_on_from_the_last_checkpoint_of_a_run_killed_in_flight(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    _cfg(out)
+    supervisor, _ = _supervisor(out, CheckpointingRunner(out / "ray", kill_after=(1, 9)))
+    with pytest.raises(Killed):
+        supervisor.rescue()
+    before = json.loads((out / "report.json").read_text())
+    # The checkpoints of the run in flight are in its record as they appeared.
+    assert [step for step, _ in before["runs"][1]["checkpoints"]] == [3, 7]
+    assert [_saved_step(p) for _, p in before["runs"][1]["checkpoints"]] == [3, 7]
+    interrupted = (out / "runs" / "run-001" / "metrics.jsonl").read_text().splitlines()
+
+    saved = load_saved(out)
+    runner = CheckpointingRunner(out / "ray")
+    supervisor, study = _supervisor(out, runner, saved)
+    report = supervisor.rescue(saved.progress)
+    assert report.outcome == "rescued"
+    last = before["runs"][1]["checkpoints"][-1][1]
+    assert runner.calls == [("run-001", last)]  # trained on from the checkpoint of report 8
+    run1 = json.loads((out / "report.json").read_text())["runs"][1]
+    assert run1["resumed"]["how"] == "last_checkpoint" and run1["resumed"]["report"] == 8
+    assert run1["status"] == "completed" and run1["reports"] == 20
+    rows = [json.loads(line) for line in (out / "runs" / "run-001" / "metrics.jsonl").open()]
+    # One run: reports 1-8 replayed as they were, 9-20 from the training that went on.
+    assert [r["step"] for r in rows] == [r["epoch"] for r in rows] == list(range(20))
+    assert [json.dumps(r) for r in rows[:8]] == interrupted[:8]
+    assert (out / run1["resumed"]["kept"] / "metrics.jsonl").read_text().splitlines() == interrupted
+    # The run's checkpoints are numbered by the run's reports, not by the attempt's.
+    assert [step for step, _ in run1["checkpoints"]] == [3, 7, 11, 15, 19]
+    assert all(_saved_step(path) == step for step, path in run1["checkpoints"])
+    states = [t.state for t in study.trials()]
+    assert states == [TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE]
+
+
+@pytest.mark.parametrize("ending", ["length", "finding"])
+def test_a_run_the_replay_ends_is_not_trained_again(tmp_path, ending):
+    """Killed after the report that ended the run (its length reached, or a NaN loss) and
+    saved the checkpoint it goes on from: the replay alone ends it, as it ended then."""
+    out = tmp_path / "out"
+    out.mkdir()
+    _cfg(out, CFG.replace("restarts: 3}", "restarts: 3, reports_per_run: 8}"))
+    nan_at = {(1, 7)} if ending == "finding" else set()
+    killed = CheckpointingRunner(out / "ray", kill_after=(1, 7), nan_at=nan_at)
+    supervisor, _ = _supervisor(out, killed)
+    with pytest.raises(Killed):
+        supervisor.rescue()
+
+    saved = load_saved(out)
+    assert saved.progress.resumed["report"] == 8
+    runner = CheckpointingRunner(out / "ray", nan_at=nan_at)
+    supervisor, _ = _supervisor(out, runner, saved)
+    report = supervisor.rescue(saved.progress)
+    run1 = report.runs[1]
+    assert run1.reports == 8
+    assert len((out / "runs" / "run-001" / "metrics.jsonl").read_text().splitlines()) == 8
+    if ending == "length":
+        assert runner.calls == [] and report.outcome == "rescued"
+        assert run1.status == "completed" and run1.met_success and run1.verdict is None
+    else:
+        assert [name for name, _ in runner.calls] == ["run-002"]
+        assert run1.status == "stopped"
+        assert [(f.signature, f.step) for f in run1.findings] == [("non_finite", 7)]
+
+
 # --- integration: a real rescue SIGKILLed mid-run, then resumed ------------------------------
 
 SLOW_DIVERGING = """\
@@ -320,63 +531,34 @@ budget: {restarts: 3}
 """
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every process started (transitively) by ``pid``, Ray's workers included."""
-    children: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(proc.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
+CLI = [sys.executable, "-m", "rescue.cli"]
+ENV = {**os.environ, "RAY_CHDIR_TO_TRIAL_DIR": "0"}
 
 
-def _alive(pid: int) -> bool:
+def _kill_during(script: str, cfg: Path, out: Path, in_flight: Path, reports: int) -> None:
+    """Start a real rescue and SIGKILL it, Ray's processes with it, once ``in_flight`` (a
+    run's metrics.jsonl) holds ``reports`` reports."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [*CLI, script, "--config", str(cfg), "--out", str(out), "-q"],
+        start_new_session=True,
+        env=ENV,
+    )
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"  # a zombie has exited, only its parent has not reaped it yet
+        while not (in_flight.is_file() and len(in_flight.read_text().splitlines()) >= reports):
+            assert proc.poll() is None, "the rescue ended before it could be killed"
+            assert time.monotonic() - started < 60, "the run never reported"
+            time.sleep(0.05)
+    finally:
+        kill_all(proc)
 
 
 @pytest.mark.integration
 def test_a_killed_rescue_is_resumed_without_losing_or_repeating_anything(tmp_path):
     started = time.monotonic()
     cfg, out = _cfg(tmp_path, SLOW_DIVERGING), tmp_path / "out"
-    cli = [sys.executable, "-m", "rescue.cli"]
-    env = {**os.environ, "RAY_CHDIR_TO_TRIAL_DIR": "0"}
-    script = str(SCRIPTS / "sgd_regression.py")
-    proc = subprocess.Popen(
-        [*cli, script, "--config", str(cfg), "--out", str(out), "-q"],
-        start_new_session=True,
-        env=env,
-    )
     in_flight = out / "runs" / "run-001" / "metrics.jsonl"
-    try:
-        while not (in_flight.is_file() and len(in_flight.read_text().splitlines()) >= 5):
-            assert proc.poll() is None, "the rescue ended before it could be killed"
-            assert time.monotonic() - started < 60, "run 1 never reported"
-            time.sleep(0.1)
-    finally:
-        started_by_it = _descendants(proc.pid)
-        os.killpg(proc.pid, signal.SIGKILL)
-        for pid in started_by_it:  # Ray's workers run in sessions of their own
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        proc.wait()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in started_by_it) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not any(_alive(pid) for pid in started_by_it)
+    _kill_during(str(SCRIPTS / "sgd_regression.py"), cfg, out, in_flight, reports=5)
 
     before = json.loads((out / "report.json").read_text())
     assert [r["status"] for r in before["runs"]] == ["stopped", "running"]
@@ -384,7 +566,7 @@ def test_a_killed_rescue_is_resumed_without_losing_or_repeating_anything(tmp_pat
     seen = len(in_flight.read_text().splitlines())
 
     resumed = subprocess.run(
-        [*cli, "resume", str(out)], env=env, capture_output=True, text=True, timeout=120
+        [*CLI, "resume", str(out)], env=ENV, capture_output=True, text=True, timeout=120
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "run 1 was in flight" in resumed.stdout
@@ -407,6 +589,64 @@ def test_a_killed_rescue_is_resumed_without_losing_or_repeating_anything(tmp_pat
     assert states == [TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE]
     assert study.trials[1].number == run1["resumed"]["interrupted_trial"]
 
-    again = subprocess.run([*cli, "resume", str(out)], env=env, capture_output=True, text=True)
+    again = subprocess.run([*CLI, "resume", str(out)], env=ENV, capture_output=True, text=True)
     assert again.returncode == 0 and "already ended" in again.stdout
     assert time.monotonic() - started < 90
+
+
+CHECKPOINTING = """\
+params: {lr: 0.05, epochs: 20, checkpoint_every: 5, epoch_seconds: 0.15, seed: 0}
+knobs:
+  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
+success:
+  loss: {below: 0.05}
+budget: {restarts: 1}
+"""
+
+
+@pytest.mark.integration
+def test_a_killed_rescue_goes_on_from_the_last_checkpoint_of_its_run(tmp_path):
+    import torch
+
+    started = time.monotonic()
+    cfg, out = _cfg(tmp_path, CHECKPOINTING), tmp_path / "out"
+    metrics = out / "runs" / "run-000" / "metrics.jsonl"
+    _kill_during(str(SCRIPTS / "checkpointed_sgd.py"), cfg, out, metrics, reports=7)
+    before = json.loads((out / "report.json").read_text())["runs"][0]
+    # Recorded as they appeared: Ray Tune's result.json was not yet in OUT/ray.
+    assert before["status"] == "running" and before["checkpoints"][0][0] == 4
+    interrupted = [json.loads(line) for line in metrics.read_text().splitlines()]
+
+    resumed = subprocess.run(
+        [*CLI, "resume", str(out)], env=ENV, capture_output=True, text=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    after = json.loads((out / "report.json").read_text())
+    run = after["runs"][0]
+    note = run["resumed"]
+    report = note["report"]
+    assert f"restarted from its last checkpoint (report {report})" in resumed.stdout
+    assert after["outcome"] == "healthy" and run["status"] == "completed" and run["met_success"]
+    assert note["how"] == "last_checkpoint" and note["checkpoint"] == before["checkpoints"][-1][1]
+    assert report % 5 == 0 and report < len(interrupted)
+
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    # One run, no report lost or repeated: the epochs the script reported go on from the
+    # checkpoint's (a fresh start would report epoch 0 again after the replayed ones).
+    assert [r["step"] for r in rows] == [r["epoch"] for r in rows] == list(range(20))
+    assert run["reports"] == 20
+    assert rows[:report] == interrupted[:report]  # replayed as recorded
+    # Training went on from the checkpoint's model, optimizer and random state: the reports
+    # after it are the ones the killed attempt made.
+    for again, first in zip(rows[report:], interrupted[report:]):
+        assert again["loss"] == pytest.approx(first["loss"], rel=1e-6)
+    kept = out / note["kept"] / "metrics.jsonl"
+    assert [json.loads(line) for line in kept.read_text().splitlines()] == interrupted
+    # The run's checkpoints, its own and the killed attempt's, by the run's report.
+    assert [step for step, _ in run["checkpoints"]] == [4, 9, 14, 19]
+    for step, path in run["checkpoints"]:
+        assert torch.load(Path(path) / "checkpoint.pt", weights_only=False)["epoch"] == step
+
+    study = optuna.load_study(study_name=after["study"], storage=after["storage"])
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert time.monotonic() - started < 60

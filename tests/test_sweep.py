@@ -3,6 +3,7 @@ scripted stand-in for the Tune adapter), and one real sweep under Ray Tune."""
 
 import json
 import math
+import time
 from pathlib import Path
 
 import optuna
@@ -279,3 +280,43 @@ def test_a_real_sweep_stops_diverging_trials_and_finds_a_healthy_learning_rate(l
     for run in report["runs"]:  # every report reached the loop and was kept
         lines = (out / "runs" / f"run-{run['run']:03d}" / "metrics.jsonl").read_text()
         assert len(lines.splitlines()) == run["reports"]
+
+
+@pytest.mark.integration
+def test_a_sweep_of_a_plain_script_runs_it_with_flags_and_stops_sick_trials_whole(
+    local_ray, tmp_path
+):
+    import os
+
+    from rescue.cli import main
+    from test_integration import _processes_with
+
+    tag = f"rescue-sweep-helper-{os.getpid()}"
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        f"params: {{lr: 0.01, steps: 300, helper-tag: {tag}}}\n"
+        "knobs:\n  lr: {role: learning_rate, low: 1.0e-3, high: 1.0, log: true}\n"
+        'command:\n  args: ["--lr", "{lr}", "--steps", "{steps}", "--helper-tag", "{helper-tag}"]\n'
+        "  metrics: {loss: 'Loss: (\\S+)'}\n"
+        "success:\n  loss: {below: 0.05}\n"
+    )
+    out = tmp_path / "out"
+    argv = ["sweep", str(SCRIPTS / "plain_sgd.py"), "--config", str(cfg), "--out", str(out)]
+    code = main([*argv, "--trials", "4", "--parallel", "2", "--seed", "1", "-q"])
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0 and report["outcome"] == "healthy"
+    runs = report["runs"]
+    assert len(runs) == 4 and all("rescue_log_dir" not in r["config"] for r in runs)
+    diagnosed = [r for r in runs if r["outcome"] == "diagnosed"]
+    assert diagnosed, "seed 1 samples the failure region"
+    for run in runs:
+        stdout = (out / "runs" / f"run-{run['run']:03d}" / "stdout.log").read_text()
+        assert stdout.startswith(f"training with lr={run['config']['lr']}")  # its own flags
+        assert stdout.count("Loss:") == run["reports"]
+        if run["outcome"] == "diagnosed":
+            assert run["status"] == "stopped" and run["reports"] < 60
+            assert run["findings"][0]["signature"] in {"divergence", "explosion", "non_finite"}
+        else:
+            assert run["reports"] == 60
+    time.sleep(1)
+    assert _processes_with(tag) == []  # stopped trials' helper processes went with them

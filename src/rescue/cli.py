@@ -108,10 +108,10 @@ def _rescue(argv: list[str]) -> int:
 def _resume(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="rescue resume",
-        description="Go on with a rescue whose supervisor was stopped (killed, node lost): "
-        "finished runs are kept, the run in flight is restarted with the same config.",
+        description="Go on with a rescue or a sweep whose supervisor was stopped (killed, node "
+        "lost): finished runs are kept, a run in flight is restarted with the same config.",
     )
-    parser.add_argument("out", type=Path, help="the rescue's output folder (its --out)")
+    parser.add_argument("out", type=Path, help="the rescue's or sweep's output folder (--out)")
     parser.add_argument("--address", help="a Ray cluster (default: the one recorded, or local)")
     parser.add_argument(
         "--quiet",
@@ -120,6 +120,12 @@ def _resume(argv: list[str]) -> int:
         help="print nothing but the verdict of a failed rescue",
     )
     args = parser.parse_args(argv)
+    from rescue.sweep_resume import is_sweep_folder
+
+    if is_sweep_folder(args.out):
+        from rescue.sweep_cli import resume_sweep
+
+        return resume_sweep(args.out, args.address, args.quiet)
 
     from rescue.resume import load_saved, set_aside
 
@@ -211,7 +217,10 @@ def _resume_line(saved: Saved, closed: list[int]) -> str:
     note = saved.progress.resumed
     if saved.interrupted is None or note is None:
         return f"resuming {saved.out} at run {saved.progress.next_run}{failed}"
-    start = "from its starting checkpoint" if note["how"] == "checkpoint" else "fresh"
+    start = {
+        "last_checkpoint": f"from its last checkpoint (report {note.get('report')})",
+        "checkpoint": "from its starting checkpoint",
+    }.get(note["how"], "fresh")
     return (
         f"resuming {saved.out}: run {saved.interrupted.run} was in flight "
         f"({note['reports_before']} reports, kept in {note['kept']}); restarted {start} with "
@@ -288,7 +297,7 @@ def _report(argv: list[str]) -> int:
         description="Re-render report.html and plots/ from a rescue's output folder "
         "(report.json and runs/*/metrics.jsonl), also of an interrupted rescue.",
     )
-    parser.add_argument("out", type=Path, help="the rescue's output folder (its --out)")
+    parser.add_argument("out", type=Path, help="the rescue's or sweep's output folder (--out)")
     args = parser.parse_args(argv)
 
     from rescue.report_writer import write_report

@@ -26,6 +26,22 @@ class CommandSpec:
     template: tuple[str, ...] | None = None
     patterns: dict[str, str] | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """As report.json's ``resume`` entry keeps it."""
+        template = None if self.template is None else list(self.template)
+        return {"command": list(self.command), "template": template, "patterns": self.patterns}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> CommandSpec | None:
+        if data is None:
+            return None
+        template = data.get("template")
+        return cls(
+            tuple(data["command"]),
+            None if template is None else tuple(template),
+            data.get("patterns"),
+        )
+
 
 class CommandError(ValueError):
     pass

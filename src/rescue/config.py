@@ -113,6 +113,9 @@ class RayOptions(_Strict):
     address: str | None = None
     cpus_per_run: float = Field(default=1, gt=0)
     gpus_per_run: float = Field(default=0, ge=0)
+    # Ray Tune's results and checkpoints: a folder every node reaches, or any URI Ray Tune's
+    # storage accepts (s3://, gs://, file://...). Default: OUTDIR/ray.
+    storage_path: str | None = None
 
 
 class CommandOptions(_Strict):

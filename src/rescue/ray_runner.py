@@ -51,6 +51,9 @@ class RunWatcher(Protocol):
     def should_stop(self) -> bool:
         """Polled several times a second, also while no report arrives (stalls)."""
 
+    def begin(self) -> None:
+        """Called when the trial starts running (its worker placed and started)."""
+
 
 @dataclass
 class Execution:
@@ -87,6 +90,20 @@ class _WatchStopper(tune.Stopper):
         return (_WatchStopper, (None,))
 
 
+class _TrialStarted(tune.Callback):
+    """Tells the watcher when its trial starts, so waiting for a worker is not a stall."""
+
+    def __init__(self, watcher: RunWatcher | None) -> None:
+        self.watcher = watcher
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        if self.watcher is not None:
+            self.watcher.begin()
+
+    def __reduce__(self):
+        return (_TrialStarted, (None,))
+
+
 class RayRunner:
     """Starts (or attaches to) Ray and runs trials whose results land under ``storage_path``."""
 
@@ -108,13 +125,20 @@ class RayRunner:
 
     @classmethod
     def for_output(cls, out: Path, address: str | None, options: RayOptions) -> RayRunner:
-        """Results under ``out/ray``; ``address`` (``--address``) wins over ``ray.address``."""
+        """Results under ``ray.storage_path`` or ``out/ray``; ``address`` (``--address``) wins
+        over ``ray.address``."""
         return cls(
-            storage_path=out / "ray",
+            storage_path=options.storage_path or out / "ray",
             address=address or options.address,
             cpus_per_run=options.cpus_per_run,
             gpus_per_run=options.gpus_per_run,
         )
+
+    def checkpoint_uri(self, path: str) -> str:
+        """Where a checkpoint is, for a worker on any node: a path, or with a URI storage
+        (whose checkpoints Ray names by their path without the scheme) a URI."""
+        scheme, sep, _ = self.storage_path.partition("://")
+        return f"{scheme}://{path}" if sep else path
 
     def start(self) -> None:
         # Runs keep the user's working directory, as when the script runs by hand.
@@ -170,6 +194,7 @@ class RayRunner:
                 name=name,
                 storage_path=self.storage_path,
                 stop=stopper,
+                callbacks=[_TrialStarted(watcher)],
                 verbose=0,
                 log_to_file=True,
                 failure_config=tune.FailureConfig(max_failures=0),
@@ -177,9 +202,9 @@ class RayRunner:
         )
         result = tuner.fit()[0]
         if command is not None and log_dir is not None:
-            _stop_leftover(Path(log_dir) / PID_FILE)
+            stop_leftover(Path(log_dir) / PID_FILE)
         checkpoints = sorted(
-            (int(metrics.get("training_iteration", 0)) - 1, checkpoint.path)
+            (int(metrics.get("training_iteration", 0)) - 1, self.checkpoint_uri(checkpoint.path))
             for checkpoint, metrics in (result.best_checkpoints or [])
         )
         if result.error is not None:
@@ -188,7 +213,7 @@ class RayRunner:
         return Execution(status, None, checkpoints, result.path)
 
 
-def _stop_leftover(pid_file: Path) -> None:
+def stop_leftover(pid_file: Path) -> None:
     """A trial killed outright cannot clean up after its script; the driver does (same host)."""
     if pid_file.is_file():
         stop_process_group(int(pid_file.read_text()))

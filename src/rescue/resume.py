@@ -4,8 +4,10 @@ The supervisor rewrites ``report.json`` when every run starts and ends; its ``re
 holds what the loop needs to go on (:class:`Progress`) and how to run the job again. From it
 and the run folders, :func:`load_saved` rebuilds the supervisor's state without Ray or
 Optuna: the runs that ended are kept as recorded; a run that was in flight when the supervisor
-stopped is restarted with the same config (and the checkpoint it started from, if any), and
-the files it left are kept in ``runs/run-NNN/interrupted-K/`` (:func:`set_aside`).
+stopped goes on with the same config from the last checkpoint it saved (the supervisor records
+each one as it appears, :class:`NewCheckpoints`), its reports up to that checkpoint's replayed
+(:class:`Continuation`); without one it restarts fresh, or from the checkpoint it started from.
+The files it left are kept in ``runs/run-NNN/interrupted-K/`` (:func:`set_aside`).
 
 >>> Progress(next_run=2).to_dict()["next_run"]
 2
@@ -14,7 +16,9 @@ the files it left are kept in ``runs/run-NNN/interrupted-K/`` (:func:`set_aside`
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +34,11 @@ from rescue.command_line import CommandSpec
 from rescue.errors import RescueError
 from rescue.record import RescueReport, RunRecord
 from rescue.remedies import Lessons
+from rescue.reporting import Metrics
 from rescue.study import default_storage
 
 INTERRUPTED = "the supervisor stopped during this run"
+CHECKPOINT_FILE = "checkpoint.pt"  # tune_sink.CHECKPOINT_FILE, without importing Ray here
 
 
 class ResumeError(RescueError):
@@ -40,11 +46,24 @@ class ResumeError(RescueError):
 
 
 @dataclass
+class Continuation:
+    """What a run resumed from its last checkpoint takes over from the interrupted attempt:
+    the reports up to and including the checkpoint's, replayed before training goes on, and
+    the checkpoints saved by then as (step, path), steps 0-based like the reports'."""
+
+    reports: list[Metrics]
+    checkpoints: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
 class Progress:
     """Where the loop stands: the next run to start, with what, and what earlier runs taught.
 
     ``config`` None means the cfg's params (a rescue that has not started a run yet);
-    ``resumed`` is the note the next run carries when it restarts an interrupted one.
+    ``resumed`` is the note the next run carries when it restarts an interrupted one, and
+    ``continued`` what it takes over when it goes on from its last checkpoint (neither is
+    part of report.json's ``resume`` entry: the note is in the run's record, and the reports
+    are in the run's files).
     """
 
     next_run: int = 0
@@ -55,6 +74,7 @@ class Progress:
     tried: Counter[tuple[str, str]] = field(default_factory=Counter)
     spent_seconds: float = 0.0
     resumed: dict[str, Any] | None = None
+    continued: Continuation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,17 +118,10 @@ def resume_entry(
     address: str | None,
 ) -> dict[str, Any]:
     """report.json's ``resume`` entry: the loop's progress and how to run the job again."""
-    spec = None
-    if command is not None:
-        spec = {
-            "command": list(command.command),
-            "template": None if command.template is None else list(command.template),
-            "patterns": command.patterns,
-        }
     return {
         **progress.to_dict(),
         "entry": entry,
-        "command": spec,
+        "command": command.to_dict() if command is not None else None,
         "seed": seed,
         "address": address,
     }
@@ -140,20 +153,21 @@ def load_saved(out: str | Path) -> Saved:
         report = RescueReport.from_dict(data)
         entry = data["resume"]
         progress = Progress.from_dict(entry)
-        command = _command(entry.get("command"))
+        command = CommandSpec.from_dict(entry.get("command"))
         seed, address = entry.get("seed"), entry.get("address")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResumeError(
             f"{out / 'report.json'}: expected the resume state rescue writes ({exc!r})"
         ) from None
     # The default SQLite file moves with the folder.
-    if report.storage == default_storage(Path(report.out)):
+    moved_from = Path(report.out)
+    if report.storage == default_storage(moved_from):
         report.storage = default_storage(out)
     report.out = str(out)
     saved = Saved(out, report, progress, str(entry.get("entry", "")), command, seed, address)
     if not saved.ended and report.runs and report.runs[-1].status == "running":
         saved.interrupted = report.runs.pop()
-        saved.progress = _restart(out, saved.interrupted, progress)
+        saved.progress = _restart(out, moved_from, saved.interrupted, progress)
     return saved
 
 
@@ -172,32 +186,110 @@ def set_aside(saved: Saved) -> Path | None:
     return kept
 
 
-def _restart(out: Path, run: RunRecord, progress: Progress) -> Progress:
-    """The progress that restarts ``run``: its config fixed, from the checkpoint it started
-    from (the one a ``restart: checkpoint`` remedy chose), or fresh."""
+def _restart(out: Path, moved_from: Path, run: RunRecord, progress: Progress) -> Progress:
+    """The progress that resumes ``run``: its config fixed, from its last checkpoint with the
+    reports up to it replayed; else from the checkpoint it started from (the one a
+    ``restart: checkpoint`` remedy chose), or fresh."""
     folder = _run_folder(out, run.run)
     earlier = len(list(folder.glob("interrupted-*"))) if folder.is_dir() else 0
     metrics = folder / "metrics.jsonl"
     reports = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
-    how = "checkpoint" if progress.resume_from else "fresh"
+    history = _history(metrics)
+    # The record lists the checkpoints as they appeared (see NewCheckpoints); one whose
+    # report the history lacks, or whose file a kill cut short, cannot be gone on from.
+    usable = sorted(
+        (step, path)
+        for step, path in ((s, _rebased(p, moved_from, out)) for s, p in run.checkpoints)
+        if step < len(history) and _complete(Path(path))
+    )
+    last = usable[-1] if usable else None
     note = {
-        "how": how,
+        "how": "last_checkpoint" if last else "checkpoint" if progress.resume_from else "fresh",
         "why": INTERRUPTED,
         "interrupted_trial": run.trial,
         "reports_before": reports,
         "kept": str((folder / f"interrupted-{earlier + 1}").relative_to(out)),
-        "checkpoint": progress.resume_from,
+        "checkpoint": last[1] if last else progress.resume_from,
+        "report": last[0] + 1 if last else None,  # 1-based: the reports replayed
     }
     return Progress(
         next_run=run.run,
         config=dict(run.config),
         search={},
-        resume_from=progress.resume_from,
+        resume_from=last[1] if last else progress.resume_from,
         lessons=progress.lessons,
         tried=progress.tried,
         spent_seconds=progress.spent_seconds,
         resumed=note,
+        continued=Continuation(history[: last[0] + 1], usable) if last else None,
     )
+
+
+class NewCheckpoints:
+    """The checkpoint folders a run's attempt adds under its Ray Tune experiment folder
+    (``ray/run-NNN/<trial>/checkpoint_NNNNNN``), seen as its reports arrive.
+
+    Ray Tune copies a report's checkpoint there before the report reaches the supervisor, and
+    the trial waits for the supervisor before it goes on (one result in flight, Tune's
+    default), so a folder new at a report is that report's. The trial's result.json, which
+    names them too, is of no help after a kill: Tune writes it on the driver's local disk and
+    copies it to the experiment folder only every few minutes and at the trial's end.
+    """
+
+    PREFIX = "checkpoint_"
+
+    def __init__(self, experiment: Path) -> None:
+        self.experiment = experiment
+        self._old_trials = {p.name for p in self._trials()}  # earlier attempts'
+        self._seen: set[str] = set()
+
+    def new(self) -> list[str]:
+        found = []
+        for trial in self._trials():
+            if trial.name in self._old_trials:
+                continue
+            with os.scandir(trial) as entries:
+                for entry in entries:
+                    if entry.name.startswith(self.PREFIX) and entry.path not in self._seen:
+                        self._seen.add(entry.path)
+                        found.append(entry.path)
+        return sorted(found)
+
+    def _trials(self) -> list[Path]:
+        if not self.experiment.is_dir():
+            return []
+        return [p for p in self.experiment.iterdir() if p.is_dir()]
+
+
+def _complete(folder: Path) -> bool:
+    """torch.save writes a zip archive, whose directory comes last: a cut file has none."""
+    path = folder / CHECKPOINT_FILE
+    return path.is_file() and zipfile.is_zipfile(path)
+
+
+def _rebased(path: str, moved_from: Path, out: Path) -> str:
+    """A path recorded inside the output folder, in the folder where it is now."""
+    try:
+        return str(out / Path(path).relative_to(moved_from))
+    except ValueError:
+        return path
+
+
+def _history(metrics: Path) -> list[Metrics]:
+    """The reports of a metrics.jsonl, up to the first line a kill cut short."""
+    reports: list[Metrics] = []
+    if not metrics.is_file():
+        return reports
+    for line in metrics.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            break
+        if not isinstance(row, dict):
+            break
+        row.pop("step", None)
+        reports.append(row)
+    return reports
 
 
 def _read(out: Path) -> dict[str, Any]:
@@ -219,17 +311,6 @@ def _read(out: Path) -> dict[str, Any]:
             f"{path}: expected a `resume` entry (written by a rescue of this version)"
         )
     return data
-
-
-def _command(spec: dict[str, Any] | None) -> CommandSpec | None:
-    if spec is None:
-        return None
-    template = spec.get("template")
-    return CommandSpec(
-        tuple(spec["command"]),
-        None if template is None else tuple(template),
-        spec.get("patterns"),
-    )
 
 
 def _run_folder(out: Path, run: int) -> Path:

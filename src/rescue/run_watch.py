@@ -48,6 +48,11 @@ class RunWatch:
         self._history = history.open("a", buffering=1)
         self._seen: set[tuple[str, str | None]] = set()
 
+    def begin(self) -> None:
+        """The run's trial started (Ray placed it and started its worker): the stall clock
+        starts here, not while the trial waited for resources or a worker."""
+        self.last_report = time.monotonic()
+
     def on_report(self, metrics: Metrics) -> bool:
         self.last_report = time.monotonic()
         step = self.stream.append(metrics)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +50,26 @@ def default_storage(out: Path) -> str:
     return f"sqlite:///{(out / 'study.db').resolve()}"
 
 
-def open_storage(url: str) -> BaseStorage:
-    """An RDB URL, or ``journal:PATH`` for Optuna's journal file."""
+def open_storage(url: str, attempts: int = 10) -> BaseStorage:
+    """An RDB URL, or ``journal:PATH`` for Optuna's journal file.
+
+    Processes that open a new RDB at once (sweeps sharing a study) race to create its tables
+    and version stamp, and all but one fail with an integrity or lock error; a retry finds
+    the tables made.
+    """
     if url.startswith(JOURNAL):
         path = Path(url[len(JOURNAL) :]).expanduser().resolve()
         return JournalStorage(JournalFileBackend(str(path)))
-    return optuna.storages.get_storage(url)
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.get_storage(url)
+        except (IntegrityError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
+    raise AssertionError("unreachable")
 
 
 class RescueStudy:
@@ -122,17 +138,29 @@ class RescueStudy:
         return self.study.get_trials(deepcopy=False)
 
     def close_interrupted(self, note: str) -> list[int]:
-        """Fail the trials a killed supervisor left open (running, or enqueued and never
-        asked), with ``note`` as their ``interrupted`` attribute: the sampler ignores failed
-        trials, and a stale enqueued trial would otherwise hand its values to the next run."""
-        study_id = self.backend.get_study_id_from_name(self.name)
-        closed = []
-        for trial in self.study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING)):
-            trial_id = self.backend.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-            self.backend.set_trial_user_attr(trial_id, "interrupted", note)
-            self.backend.set_trial_state_values(trial_id, TrialState.FAIL)
-            closed.append(trial.number)
-        return closed
+        return close_interrupted(self.study, self.backend, note)
+
+
+def close_interrupted(
+    study: optuna.Study,
+    backend: BaseStorage,
+    note: str,
+    owned: Callable[[optuna.trial.FrozenTrial], bool] | None = None,
+) -> list[int]:
+    """Fail the trials a killed supervisor left open (running, or enqueued and never asked),
+    with ``note`` as their ``interrupted`` attribute: the sampler ignores failed trials, and a
+    stale enqueued trial would otherwise hand its values to the next run. ``owned``: only the
+    trials it accepts (a study shared by several sweeps). Returns their numbers."""
+    study_id = backend.get_study_id_from_name(study.study_name)
+    closed = []
+    for trial in study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING)):
+        if owned is not None and not owned(trial):
+            continue
+        trial_id = backend.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        backend.set_trial_user_attr(trial_id, "interrupted", note)
+        backend.set_trial_state_values(trial_id, TrialState.FAIL)
+        closed.append(trial.number)
+    return closed
 
 
 def thin_history(values: Sequence[float]) -> list[tuple[int, float]]:

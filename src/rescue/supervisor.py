@@ -22,8 +22,8 @@ from rescue.ray_runner import Execution, RayRunner
 from rescue.record import RescueReport, RunRecord
 from rescue.remedies import Lessons
 from rescue.reporting import Metrics
-from rescue.resume import Progress, resume_entry
-from rescue.run_watch import RunWatch
+from rescue.resume import Continuation, NewCheckpoints, Progress, resume_entry
+from rescue.run_watch import ReportListener, RunWatch
 from rescue.stream import MetricStream
 from rescue.study import RescueStudy
 
@@ -99,10 +99,14 @@ class Supervisor:
             record = RunRecord(run=run, config=config, trial=trial.number)
             if run == start.next_run:
                 record.resumed = start.resumed
+                if start.continued is not None:  # recorded again should it stop once more
+                    record.checkpoints = list(start.continued.checkpoints)
             self.report.runs.append(record)
             self._save(Progress(run, config, {}, resume_from))  # in flight: restart it as is
             self.display.run_started(record, changes)
-            watch = self._run(record, resume_from)
+            watch = self._run(
+                record, resume_from, start.continued if run == start.next_run else None
+            )
 
             if record.verdict is None and record.met_success:
                 self._finish_trial(trial, record, watch, remedy=None)
@@ -141,33 +145,57 @@ class Supervisor:
         self.display.finished(self.report)
         return self.report
 
-    def _run(self, record: RunRecord, resume_from: str | None) -> RunWatch:
-        """One run under Ray, watched report by report."""
+    def _run(
+        self, record: RunRecord, resume_from: str | None, continued: Continuation | None = None
+    ) -> RunWatch:
+        """One run under Ray, watched report by report; ``continued``: an interrupted run
+        going on from its last checkpoint (``resume_from``), its reports up to it replayed
+        first so that its history, report count and detectors see one run."""
         cfg = self.job.config
         folder = self.out / "runs" / f"run-{record.run:03d}"
         folder.mkdir(parents=True, exist_ok=True)
         stream = MetricStream(MetricKinds(cfg.metric_kinds), cfg.success)
+        listener = self.display.reported
+        storage = str(getattr(self.runner, "storage_path", self.out / "ray"))
+        # A plain script's run saves no checkpoints; a URI storage (s3://...) is not listed.
+        if self.job.command is None and "://" not in storage:
+            listener = self._checkpoint_listener(record, listener, Path(storage))
         watch = RunWatch(
             self.policy,
             stream,
             folder / "metrics.jsonl",
-            self.display.reported,
+            listener,
             length=self.job.config.budget.reports_per_run,
         )
         started = time.monotonic()
+        replayed = continued.reports if continued else []
         try:
-            execution = self.runner.run(
-                name=f"run-{record.run:03d}",
-                script=str(self.job.script),
-                entry=self.job.entry,
-                config=record.config,
-                watcher=watch,
-                resume_from=resume_from,
-                command=self.job.command,
-                log_dir=str(folder),
-            )
+            # The detectors are deterministic on the stream, so the reports the interrupted
+            # attempt passed give the findings they gave then; one that stops the run now (a
+            # cfg changed since) stops it here, before any training.
+            if any(watch.on_report(metrics) for metrics in replayed):
+                execution = Execution("stopped")
+            else:
+                execution = self.runner.run(
+                    name=f"run-{record.run:03d}",
+                    script=str(self.job.script),
+                    entry=self.job.entry,
+                    config=record.config,
+                    watcher=watch,
+                    resume_from=resume_from,
+                    command=self.job.command,
+                    log_dir=str(folder),
+                )
+                # Ray Tune counts this attempt's reports from 1; the run's go on from the replay.
+                execution = replace(
+                    execution,
+                    checkpoints=[(s + len(replayed), p) for s, p in execution.checkpoints],
+                )
         finally:
             watch.close()
+        if continued:
+            earlier = [(s, p) for s, p in continued.checkpoints if s <= watch.stream.step]
+            execution = replace(execution, checkpoints=earlier + execution.checkpoints)
         if execution.status == "stopped" and watch.verdict is None and watch.reached_length:
             execution = replace(execution, status="completed")  # stopped at its length: done
         if execution.status == "crashed":
@@ -177,6 +205,22 @@ class Supervisor:
         self._fill(record, watch, execution, time.monotonic() - started)
         self.display.run_ended(record)
         return watch
+
+    def _checkpoint_listener(
+        self, record: RunRecord, listener: ReportListener, experiments: Path
+    ) -> ReportListener:
+        """``listener``, after recording each checkpoint the run saves as it appears, so that
+        `rescue resume` can go on from the last one should this process stop."""
+        folders = NewCheckpoints(experiments / f"run-{record.run:03d}")
+
+        def reported(step: int, metrics: Metrics, findings: list[Finding]) -> None:
+            new = folders.new()
+            if new:
+                record.checkpoints.extend((step, path) for path in new)
+                self._save()
+            listener(step, metrics, findings)
+
+        return reported
 
     def _fill(self, record: RunRecord, watch: RunWatch, ex: Execution, seconds: float) -> None:
         stream = watch.stream

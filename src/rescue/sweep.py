@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -171,6 +172,22 @@ class SweepReport(RescueReport):
         mode = self.objective.mode if self.objective else "min"
         return rank(self.runs, mode)  # type: ignore[arg-type]
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepReport:
+        """The report :meth:`to_dict` wrote, its runs as trials (for ``rescue resume``)."""
+        known = {k: v for k, v in data.items() if k in RescueReport.__dataclass_fields__}
+        known["runs"] = [SweepTrial.from_dict(r) for r in data.get("runs") or []]
+        sweep = data["sweep"]
+        report = cls(**known)
+        if sweep.get("objective"):
+            target = sweep.get("target")
+            report.objective = Objective(
+                sweep["objective"], sweep["mode"], Target(**target) if target else None
+            )
+        report.best_trial, report.requested = sweep.get("best_trial"), sweep["requested_trials"]
+        report.params = list(sweep.get("params") or [])
+        return report
+
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
         objective = self.objective
@@ -180,6 +197,7 @@ class SweepReport(RescueReport):
             "target": objective.target.model_dump(exclude_none=True)
             if objective and objective.target
             else None,
+            "params": self.params,
             "requested_trials": self.requested,
             "best_trial": self.best_trial,
             "signatures": signature_counts(self.runs),  # type: ignore[arg-type]
@@ -227,7 +245,11 @@ class SweepLoop:
         self.space = domains_space(self.domains, config.params)
         self.live: dict[str, _Live] = {}
         self.rescues: deque[tuple[SweepTrial, Choice]] = deque()
-        self.deadline = time.monotonic() + config.budget.seconds if config.budget.seconds else None
+        self.redo: deque[SweepTrial] = deque()  # trials a killed supervisor left in flight
+        spent = float(report.resume.get("spent_seconds") or 0.0)
+        self._clock = time.monotonic() - spent  # a resumed sweep's budget counts what was spent
+        budget = config.budget.seconds
+        self.deadline = self._clock + budget if budget else None
         report.objective, report.params, report.requested = objective, list(self.domains), n_trials
         report.knobs = list(self.domains)
 
@@ -237,9 +259,12 @@ class SweepLoop:
 
     def suggest(self, key: str) -> dict[str, Any] | None:
         """The next trial's whole config, or None when the budget is spent."""
-        if self.asked >= self.n_trials:
-            return None
         if self.deadline is not None and time.monotonic() > self.deadline:
+            return None
+        if self.redo:
+            trial = self.redo.popleft()
+            return self._start(key, trial, self._rerun(trial), {})
+        if self.asked >= self.n_trials:
             return None
         changes: dict[str, list[Any]] = {}
         parent: SweepTrial | None = None
@@ -257,6 +282,39 @@ class SweepLoop:
             if parent.remedy is not None:
                 parent.remedy["changes"] = changes
         self.report.runs.append(trial)
+        return self._start(key, trial, optuna_trial, changes)
+
+    def take_over(self, note_for: Callable[[SweepTrial], dict[str, Any]]) -> list[SweepTrial]:
+        """Go on with a sweep whose supervisor stopped (:mod:`rescue.sweep_resume`): trials
+        it left in flight run again with the same params, noted with ``note_for(trial)``; a
+        diagnosed trial whose in-place rescue had not started is queued again."""
+        runs = self.report.runs
+        interrupted = []
+        for index, trial in enumerate(runs):
+            if trial.outcome != "running":
+                continue
+            fresh = SweepTrial(trial.run, dict(trial.config), rescue_of=trial.rescue_of)
+            fresh.resumed = note_for(trial)
+            runs[index] = fresh
+            self.redo.append(fresh)
+            interrupted.append(fresh)
+        rescued = {t.rescue_of for t in runs if t.rescue_of is not None}
+        for trial in runs:
+            if trial.remedy is not None and trial.run not in rescued:
+                choice = self._remedy_for(trial)
+                if choice is not None:
+                    self.rescues.append((trial, choice))
+        return interrupted
+
+    def _rerun(self, trial: SweepTrial) -> Any:
+        """An interrupted trial's new Optuna trial, all its params fixed to the trial's."""
+        optuna_trial, _ = self.study.ask(self.space, trial.params(list(self.domains)))
+        trial.trial = optuna_trial.number
+        return optuna_trial
+
+    def _start(
+        self, key: str, trial: SweepTrial, optuna_trial: Any, changes: dict[str, list[Any]]
+    ) -> dict[str, Any]:
         folder = self.out / "runs" / f"run-{trial.run:03d}"
         folder.mkdir(parents=True, exist_ok=True)
         stream = MetricStream(MetricKinds(self.config.metric_kinds), self.config.success)
@@ -272,12 +330,23 @@ class SweepLoop:
         live.watch = RunWatch(self.policy, stream, folder / "metrics.jsonl", listener)
         self.live[key] = live
         self.display.trial_started(trial, changes)
-        return config
+        self._save()  # in flight: `rescue resume` runs it again if this process stops
+        return trial.config
 
     def on_report(self, key: str, metrics: Metrics) -> bool:
         """A report of trial ``key``; True stops the trial."""
         live = self.live.get(key)
         return live is not None and live.watch.on_report(metrics)
+
+    def run_folder(self, key: str) -> Path:
+        """Where trial ``key`` keeps its files (metrics.jsonl; a plain script's output)."""
+        return self.out / "runs" / f"run-{self.live[key].trial.run:03d}"
+
+    def started(self, key: str) -> None:
+        """Trial ``key`` started running: waiting for a slot or a worker is not a stall."""
+        live = self.live.get(key)
+        if live is not None:
+            live.watch.begin()
 
     def should_stop(self, key: str) -> bool:
         live = self.live.get(key)
@@ -331,7 +400,7 @@ class SweepLoop:
             crashed=trial.status == "crashed",
         )
         self.display.trial_ended(trial)
-        self.report.write(self.out / "report.json")
+        self._save()
 
     def result(self) -> SweepReport:
         """Close the sweep: the best healthy trial, the outcome and why."""
@@ -368,9 +437,24 @@ class SweepLoop:
             )
         ok = best is not None and (target is None or best.met_success)
         report.outcome = "healthy" if ok else "not_found"  # type: ignore[assignment]
-        report.write(self.out / "report.json")
+        self._save()
         self.display.finished(report)
         return report
+
+    def _save(self) -> None:
+        """report.json, with the time spent so far in its ``resume`` entry."""
+        if self.report.resume:
+            self.report.resume["spent_seconds"] = round(time.monotonic() - self._clock, 2)
+        self.report.write(self.out / "report.json")
+
+    def _remedy_for(self, trial: SweepTrial) -> Choice | None:
+        verdict = trial.verdict
+        if verdict is None:
+            return None
+        knob_values = {k: trial.config[k] for k in self.config.knobs}
+        knobs = dict(self.config.knobs)
+        choice = self.policy.choose(verdict, Counter(), knobs, knob_values, Lessons())
+        return None if isinstance(choice, CannotRemedy) else choice
 
     def _maybe_rescue(self, trial: SweepTrial) -> None:
         """Queue one restart of a diagnosed trial with the policy's remedy (never of a rescue)."""
@@ -378,12 +462,10 @@ class SweepLoop:
             return
         if self.asked + len(self.rescues) >= self.n_trials:
             return
-        verdict = trial.verdict
-        knob_values = {k: trial.config[k] for k in self.config.knobs}
-        knobs = dict(self.config.knobs)
-        choice = self.policy.choose(verdict, Counter(), knobs, knob_values, Lessons())
-        if isinstance(choice, CannotRemedy):
+        choice = self._remedy_for(trial)
+        if choice is None:
             return
+        verdict = trial.verdict
         trial.remedy = {
             "name": choice.remedy.name,
             "for": verdict.signature,

@@ -1,7 +1,8 @@
 """``rescue sweep``: an Optuna search whose trials are supervised like a single rescue.
 
     rescue sweep train.py --config cfg.yaml --trials N --parallel K [--out DIR] [--seed S]
-                 [--metric NAME --mode min|max] [--rescue-sick] [--storage URL]
+                 [--command CMD] [--metric NAME --mode min|max] [--rescue-sick]
+                 [--storage URL] [--study NAME]
                  [--address ADDR] [--entry NAME] [-q]
 
 Exit codes: 0 a healthy trial met success (any healthy trial without ``success:``), 3 none
@@ -11,10 +12,18 @@ did, 2 bad input.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rescue.errors import RescueError
+
+if TYPE_CHECKING:
+    from rescue.config import RescueConfig
+    from rescue.sweep import SweepLoop
+    from rescue.sweep_console import SweepConsole
+    from rescue.sweep_resume import SweepResume
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +33,15 @@ def _parser() -> argparse.ArgumentParser:
         "by the rescue detectors, a sick one is stopped at its diagnosis and the sampler learns "
         "the failure region from it.",
     )
-    parser.add_argument("script", type=Path, help="the training script, defining train(config)")
+    parser.add_argument(
+        "script",
+        type=Path,
+        nargs="?",
+        help="the training script: train(config), or run as a process with the params as flags",
+    )
+    parser.add_argument(
+        "--command", help="run this command line instead, with the params as flags (quoted)"
+    )
     parser.add_argument("--config", "-c", type=Path, required=True, help="the cfg.yaml")
     parser.add_argument("--trials", "-n", type=int, default=20, help="trials in all (default 20)")
     parser.add_argument("--parallel", "-k", type=int, default=1, help="trials at a time")
@@ -35,12 +52,24 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="restart a diagnosed trial once with the policy's remedy (counts as a trial)",
     )
-    parser.add_argument("--entry", default="train", help="the function to call (default: train)")
+    parser.add_argument("--entry", help="the function to call (default: train)")
     parser.add_argument("--out", type=Path, help="output folder (default: rescue-runs/NAME-TIME)")
-    parser.add_argument("--storage", help="Optuna storage URL (default: SQLite in --out)")
+    parser.add_argument(
+        "--storage", help="Optuna storage URL or journal:PATH (default: SQLite in --out)"
+    )
+    parser.add_argument(
+        "--study",
+        help="the Optuna study's name; sweeps given the same --storage and --study share it, "
+        "each sampler learning from all their trials (default: a new study per sweep)",
+    )
     parser.add_argument("--address", help="an existing Ray cluster (default: start local Ray)")
     parser.add_argument("--seed", type=int, default=0, help="the Optuna sampler's seed")
-    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing")
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print nothing but the verdict of a sweep that found no healthy trial",
+    )
     return parser
 
 
@@ -48,49 +77,142 @@ def sweep_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.trials < 1 or args.parallel < 1:
         raise RescueError("--trials and --parallel: expected positive integers")
-    from rescue.cli import _load_config, _quiet_ray
-    from rescue.entrypoint import check_entry
+    from rescue.cli import _load_config, _what_to_run
     from rescue.sweep import SweepLoop, SweepReport, choose_objective
 
     config, policy = _load_config(args.config)
     if not config.knobs and not config.search:
         raise RescueError(f"{args.config}: expected knobs or search params to sweep over")
     objective = choose_objective(config, args.metric, args.mode)
-    script = args.script.resolve()
-    check_entry(script, args.entry)
+    script, entry, command = _what_to_run(args, config)
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = (args.out or Path("rescue-runs") / f"{script.stem}-sweep-{stamp}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    _quiet_ray()
 
-    from rescue.ray_runner import RayRunner
     from rescue.study import default_storage
-    from rescue.sweep_console import SweepConsole
-    from rescue.sweep_runner import run_sweep
+    from rescue.sweep_resume import SweepResume
     from rescue.sweep_study import SweepStudy
 
     storage = args.storage or default_storage(out)
-    name = f"sweep-{out.name}"
-    study = SweepStudy(storage, name, objective.mode, args.trials, seed=args.seed)
+    name = args.study or f"sweep-{out.name}"
+    resume = SweepResume(
+        trials=args.trials,
+        parallel=args.parallel,
+        entry=entry,
+        command=command.to_dict() if command is not None else None,
+        seed=args.seed,
+        address=args.address,
+        rescue_sick=args.rescue_sick,
+    )
     report = SweepReport(
         script=str(script),
         config_file=str(args.config.resolve()),
         out=str(out),
         storage=storage,
         study=name,
+        resume=resume.to_dict(),
     )
-    display = SweepConsole([*config.knobs, *config.search], quiet=args.quiet)
+    study = SweepStudy(
+        storage,
+        name,
+        objective.mode,
+        args.trials,
+        seed=args.seed,
+        load=args.study is not None,
+        owner=resume.sweep_id,
+    )
+    display = _console(config, args.quiet)
     loop = SweepLoop(
         config, policy, study, objective, args.trials, out, report, display, args.rescue_sick
     )
-    runner = RayRunner.for_output(out, args.address, config.ray)
+    return _run(loop, resume, script, args.address, args.quiet)
+
+
+def resume_sweep(out: Path, address: str | None, quiet: bool) -> int:
+    """``rescue resume OUTDIR`` on a sweep's folder (see :mod:`rescue.sweep_resume`)."""
+    from rescue.cli import _check_study, _load_config
+    from rescue.entrypoint import check_entry
+    from rescue.sweep import SweepLoop, choose_objective
+    from rescue.sweep_resume import interrupted_note, load_sweep
+    from rescue.sweep_study import SweepStudy
+
+    saved = load_sweep(out)
+    report, resume = saved.report, saved.resume
+    if saved.ended:
+        if not quiet:
+            print(f"{report.outcome}: the sweep already ended: {report.summary} ({saved.out})")
+        return report.exit_code
+    config, policy = _load_config(Path(report.config_file))
+    script = Path(report.script)
+    if resume.command is None:
+        check_entry(script, resume.entry)
+    objective = report.objective or choose_objective(config)
+    _check_study(report.storage, report.study)
+    study = SweepStudy(
+        report.storage,
+        report.study,
+        objective.mode,
+        resume.trials,
+        seed=resume.seed,
+        load=True,
+        owner=resume.sweep_id,
+    )
+    closed = study.close_interrupted("the supervisor stopped during this trial; rescue resume")
+    resume.resumes += 1
+    report.resume = resume.to_dict()
+    display = _console(config, quiet)
+    loop = SweepLoop(
+        config,
+        policy,
+        study,
+        objective,
+        resume.trials,
+        saved.out,
+        report,
+        display,
+        resume.rescue_sick,
+    )
+    again = loop.take_over(lambda trial: interrupted_note(saved.out, trial))
+    ended = sum(t.outcome != "running" for t in report.runs)
+    if not quiet:
+        rerun = f"; trial(s) {[t.run for t in again]} in flight, run again" if again else ""
+        failed = f"; Optuna trial(s) {closed} marked failed" if closed else ""
+        print(f"resuming {saved.out}: {ended} of {resume.trials} trials ended{rerun}{failed}")
+    return _run(loop, resume, script, address or resume.address, quiet)
+
+
+def _console(config: RescueConfig, quiet: bool) -> SweepConsole:
+    from rescue.sweep_console import SweepConsole
+
+    return SweepConsole([*config.knobs, *config.search], quiet=quiet)
+
+
+def _run(
+    loop: SweepLoop, resume: SweepResume, script: Path, address: str | None, quiet: bool
+) -> int:
+    """The sweep's trials under Ray Tune, then its verdict."""
+    from rescue.cli import _quiet_ray
+    from rescue.command_line import CommandSpec
+    from rescue.ray_runner import RayRunner
+    from rescue.sweep_runner import run_sweep
+
+    _quiet_ray()
+    config, out = loop.config, loop.out
+    runner = RayRunner.for_output(out, address, config.ray)
     runner.start()
+    # Each resume is a new Ray Tune experiment beside the first.
+    name = "sweep" if not resume.resumes else f"sweep-resume-{resume.resumes}"
+    left = resume.trials - sum(t.outcome != "running" for t in loop.report.runs)
+    command = CommandSpec.from_dict(resume.command)
     try:
-        run_sweep(runner, loop, "sweep", str(script), args.entry, args.trials, args.parallel)
+        run_sweep(runner, loop, name, str(script), resume.entry, left, resume.parallel, command)
     finally:
         runner.shutdown()
     report = loop.result()
-    if not args.quiet:
-        print(f"{report.outcome}: {report.summary} ({out})")
+    if not quiet or report.exit_code:
+        # As `rescue`: the last line says why, also in quiet mode when no trial was healthy.
+        print(
+            f"{report.outcome}: {report.summary} ({out})", file=sys.stderr if quiet else sys.stdout
+        )
     return report.exit_code

@@ -35,6 +35,11 @@ class SweepConsole:
             self.console.print(
                 f"[bold]trial {trial.run}[/] rescues trial {trial.rescue_of}: {what}"
             )
+        elif trial.resumed is not None:
+            self.console.print(
+                f"[bold]trial {trial.run}[/] starts again (the supervisor stopped after "
+                f"{trial.resumed['reports_before']} of its reports): {_params(trial, self.params)}"
+            )
         else:
             self.console.print(f"[bold]trial {trial.run}[/] starts: {_params(trial, self.params)}")
 

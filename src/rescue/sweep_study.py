@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.samplers import PartialFixedSampler
 from optuna.trial import Trial, TrialState
 
 from rescue.config import Domain
-from rescue.study import knob_distribution, open_storage, thin_history
+from rescue.errors import RescueError
+from rescue.study import close_interrupted, knob_distribution, open_storage, thin_history
 
 Mode = Literal["min", "max"]
 
@@ -52,6 +55,10 @@ def domains_space(domains: Mapping[str, Domain], defaults: Mapping[str, Any]) ->
 
 
 class SweepStudy:
+    """``owner`` tags every trial this sweep asks (user attribute ``sweep``), so that several
+    sweeps can share one study (``load``: join it if it exists) and a resumed sweep closes
+    only the trials it left open."""
+
     def __init__(
         self,
         storage: str | None,
@@ -59,15 +66,41 @@ class SweepStudy:
         mode: Mode,
         n_trials: int,
         seed: int | None = None,
+        load: bool = False,
+        owner: str = "",
     ) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(n_trials))
-        self.storage, self.name = storage, name
-        self.study = optuna.create_study(
-            storage=open_storage(storage) if storage else None,  # as a rescue; None: in memory
-            study_name=name,
-            sampler=sampler,
-            direction="minimize" if mode == "min" else "maximize",
+        self.storage, self.name, self.owner = storage, name, owner
+        # As a rescue's; None: in memory.
+        self.backend = open_storage(storage) if storage else optuna.storages.InMemoryStorage()
+        direction = "minimize" if mode == "min" else "maximize"
+        try:
+            self.study = optuna.create_study(
+                storage=self.backend,
+                study_name=name,
+                sampler=sampler,
+                direction=direction,
+                load_if_exists=load,
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            raise RescueError(
+                f"{storage}: a study named {name!r} exists already (give another name, or join "
+                "it on purpose)"
+            ) from None
+        if self.study.direction.name.lower() != direction:
+            raise RescueError(
+                f"{storage}: study {name!r} {self.study.direction.name.lower()}s its objective; "
+                f"expected one that {direction}s it (--mode)"
+            )
+
+    def close_interrupted(self, note: str) -> list[int]:
+        """Fail this sweep's trials that a killed supervisor left running."""
+        return close_interrupted(
+            self.study,
+            self.backend,
+            note,
+            owned=lambda trial: trial.user_attrs.get("sweep") == self.owner,
         )
 
     def ask(
@@ -76,10 +109,19 @@ class SweepStudy:
         fixed: Mapping[str, Any] | None = None,
     ) -> tuple[Trial, dict[str, Any]]:
         """A trial sampled from ``space``, except the params in ``fixed`` (a rescue keeps the
-        sick trial's values for what its remedy does not change)."""
+        sick trial's values for what its remedy does not change; a rerun keeps them all).
+        Fixed values go through this process's sampler, not the study's queue, which another
+        sweep sharing the study could take them from."""
+        sampler = self.study.sampler
         if fixed:
-            self.study.enqueue_trial(dict(fixed), skip_if_exists=False)
-        trial = self.study.ask(dict(space))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.study.sampler = PartialFixedSampler(dict(fixed), sampler)
+        try:
+            trial = self.study.ask(dict(space))
+        finally:
+            self.study.sampler = sampler
+        trial.set_user_attr("sweep", self.owner)
         return trial, dict(trial.params)
 
     def finish(

@@ -46,6 +46,9 @@ class TuneSink:
             with checkpoint.as_directory() as folder:
                 if (Path(folder) / CHECKPOINT_FILE).is_file():
                     return load_checkpoint(folder)
+        if self.resume_from and "://" in self.resume_from:  # in a URI storage (s3://...)
+            with tune.Checkpoint(self.resume_from).as_directory() as folder:
+                return load_checkpoint(folder)
         if self.resume_from:
             return load_checkpoint(self.resume_from)
         return None
