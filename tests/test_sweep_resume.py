@@ -207,15 +207,16 @@ def sweep_on(storage: str, out: str, cfg: str, n: int) -> None:
     loop.result()
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_concurrent_sweeps_on_one_storage_lose_no_trial(tmp_path, write_cfg, kind):
-    """Three processes run sweeps on one study at once, as Optuna documents for an RDB or its
-    journal file: every trial of every sweep is in the study once, finished."""
-    storage = (
-        f"sqlite:///{tmp_path / 'shared.db'}"
-        if kind == "sqlite"
-        else f"journal:{tmp_path / 'shared.log'}"
-    )
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
+def test_concurrent_sweeps_on_one_storage_lose_no_trial(tmp_path, write_cfg, kind, request):
+    """Three processes run sweeps on one study at once, as Optuna documents for an RDB (the
+    default SQLite file, a PostgreSQL server) or its journal file: every trial of every sweep
+    is in the study once, finished."""
+    storage = {
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'shared.db'}",
+        "journal": lambda: f"journal:{tmp_path / 'shared.log'}",
+        "postgresql": lambda: request.getfixturevalue("postgres_url"),
+    }[kind]()
     cfg = write_cfg(LR_ONLY)
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import test_sweep_resume as t; "
@@ -251,13 +252,29 @@ open_storage(sys.argv[1])
 """
 
 
-def test_processes_creating_one_new_sqlite_storage_at_once_all_open_it(tmp_path):
-    """Optuna's RDB storage stamps its schema version when it creates the tables; processes
-    doing so at once collide (UNIQUE constraint failed: alembic_version) unless retried."""
+def _new_database(kind: str, folder: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'new.db'}"
+    import psycopg2
+
+    server = request.getfixturevalue("postgres_url")
+    name = f"new_{folder.name.replace('-', '_')}"
+    connection = psycopg2.connect(server.replace("postgresql+psycopg2", "postgresql"))
+    connection.autocommit = True  # CREATE DATABASE runs outside a transaction
+    connection.cursor().execute(f"CREATE DATABASE {name}")
+    connection.close()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_processes_creating_one_new_storage_at_once_all_open_it(tmp_path, kind, request):
+    """Optuna's RDB storage creates its tables and stamps its schema version on first use;
+    processes doing so at once collide (SQLite: UNIQUE constraint failed: alembic_version;
+    PostgreSQL: relation "studies" already exists) unless the open is retried."""
     for attempt in range(3):
         barrier = tmp_path / f"barrier-{attempt}"
         barrier.mkdir()
-        url = f"sqlite:///{tmp_path / f'new-{attempt}.db'}"
+        url = _new_database(kind, barrier, request)
         procs = [
             subprocess.Popen(
                 [sys.executable, "-c", OPEN_AT_ONCE, url, str(barrier), "4"],

@@ -54,18 +54,18 @@ def open_storage(url: str, attempts: int = 10) -> BaseStorage:
     """An RDB URL, or ``journal:PATH`` for Optuna's journal file.
 
     Processes that open a new RDB at once (sweeps sharing a study) race to create its tables
-    and version stamp, and all but one fail with an integrity or lock error; a retry finds
-    the tables made.
+    and version stamp, and all but one fail (SQLite: a duplicate stamp or a lock; PostgreSQL:
+    a table that exists already); a retry finds the tables made.
     """
     if url.startswith(JOURNAL):
         path = Path(url[len(JOURNAL) :]).expanduser().resolve()
         return JournalStorage(JournalFileBackend(str(path)))
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     for attempt in range(attempts):
         try:
             return optuna.storages.get_storage(url)
-        except (IntegrityError, OperationalError):
+        except (IntegrityError, OperationalError, ProgrammingError):
             if attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
