@@ -70,6 +70,8 @@ def main() -> None:
     for epochs in (int(e) for e in args.epochs.split(",")):
         cfg = yaml.safe_load((EXAMPLE / "cfg.yaml").read_text())
         cfg["params"].update(lr=HEALTHY_LR, epochs=epochs)
+        # The example declares its 30-report length; here the run is as long as asked.
+        cfg.setdefault("budget", {})["reports_per_run"] = epochs
         params = dict(cfg["params"])
         cfg_path = tmp / f"cfg{epochs}.yaml"
         cfg_path.write_text(yaml.safe_dump(cfg))
