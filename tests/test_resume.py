@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -25,7 +26,6 @@ from rescue.policy import load_policy
 from rescue.record import RescueReport, RunRecord
 from rescue.remedies import Lessons
 from rescue.resume import (
-    NewCheckpoints,
     Progress,
     ResumeError,
     load_saved,
@@ -230,19 +230,35 @@ def test_without_a_whole_checkpoint_the_run_restarts_as_it_started(tmp_path, sta
     assert progress.resumed["report"] is None and progress.continued is None
 
 
-def test_only_the_checkpoint_folders_a_run_adds_are_new(tmp_path):
-    experiment = tmp_path / "ray" / "run-001"
-    earlier = experiment / "trial_a"
-    _checkpoint(earlier / "checkpoint_000000", 0)  # an earlier attempt's
-    folders = NewCheckpoints(experiment)
-    assert folders.new() == []
-    trial = experiment / "trial_b"
-    first = _checkpoint(trial / "checkpoint_000000", 3)
-    _checkpoint(earlier / "checkpoint_000001", 9)  # not this attempt's trial
-    assert folders.new() == [first]
-    assert folders.new() == []  # each one once
-    second = _checkpoint(trial / "checkpoint_000001", 7)
-    assert folders.new() == [second]
+def test_a_checkpoint_is_heard_of_from_the_result_that_carried_it():
+    """Ray Tune's result names the checkpoint folder its report saved (the worker sets it once
+    the folder is in storage); the runner passes its location on, a URI for a URI storage."""
+    from types import SimpleNamespace
+
+    from rescue.ray_runner import RayRunner, _TrialEvents
+
+    heard: list[tuple[int, str]] = []
+    # Tune names a trial's folder by its path in the storage's file system, without a scheme.
+    for storage, trial_path, expected in [
+        ("/store", "/store/run-001/trial_a", "/store/run-001/trial_a/checkpoint_000001"),
+        (
+            "s3://bkt/store",
+            "bkt/store/run-001/trial_a",
+            "s3://bkt/store/run-001/trial_a/checkpoint_000001",
+        ),
+    ]:
+        heard.clear()
+        locate = RayRunner(storage).checkpoint_uri
+        events = _TrialEvents(None, lambda r, p: heard.append((r, p)), locate)
+        trial = SimpleNamespace(path=trial_path)
+        events.on_trial_result(0, [], trial, {"training_iteration": 3, "loss": 1.0})
+        events.on_trial_result(
+            0, [], trial, {"training_iteration": 4, "checkpoint_dir_name": "checkpoint_000001"}
+        )
+        events.on_trial_result(0, [], trial, {"training_iteration": 5, "checkpoint_dir_name": None})
+        assert heard == [(3, expected)]  # the 0-based report that carried it
+    inert = pickle.loads(pickle.dumps(events))  # Tune pickles its run config
+    assert inert.checkpointed is None and inert.watcher is None
 
 
 def test_between_runs_the_pending_remedy_is_taken_up_as_saved(tmp_path):
@@ -339,7 +355,9 @@ class ScriptedRunner:
     def __init__(self, kill_at: tuple[int, int] | None = None) -> None:
         self.kill_at, self.calls = kill_at, []
 
-    def run(self, name, script, entry, config, watcher, resume_from, command, log_dir):
+    def run(
+        self, name, script, entry, config, watcher, resume_from, command, log_dir, on_checkpoint
+    ):
         from rescue.ray_runner import Execution
 
         self.calls.append((name, dict(config), resume_from))
@@ -419,7 +437,9 @@ class CheckpointingRunner:
         self.ray, self.kill_after, self.nan_at, self.steps = ray, kill_after, set(nan_at), steps
         self.calls: list[tuple[str, str | None]] = []
 
-    def run(self, name, script, entry, config, watcher, resume_from, command, log_dir):
+    def run(
+        self, name, script, entry, config, watcher, resume_from, command, log_dir, on_checkpoint
+    ):
         import torch
 
         from rescue.ray_runner import Execution
@@ -441,6 +461,8 @@ class CheckpointingRunner:
             diverged = (config["lr"] > 0.5 and step > 2) or (run, step) in self.nan_at
             loss = float("nan") if diverged else 1.0 / (step + 1) ** 2
             stop = watcher.on_report({"loss": loss, "epoch": float(step)})
+            if checkpoints and checkpoints[-1][0] == index:  # as Tune's result names it
+                on_checkpoint(*checkpoints[-1])
             if self.kill_after == (run, step):
                 raise Killed
             if stop:

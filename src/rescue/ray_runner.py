@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -90,18 +91,37 @@ class _WatchStopper(tune.Stopper):
         return (_WatchStopper, (None,))
 
 
-class _TrialStarted(tune.Callback):
-    """Tells the watcher when its trial starts, so waiting for a worker is not a stall."""
+# Called with (report, path): report is this trial's 0-based report index.
+CheckpointListener = Callable[[int, str], None]
 
-    def __init__(self, watcher: RunWatcher | None) -> None:
-        self.watcher = watcher
+
+class _TrialEvents(tune.Callback):
+    """Tells the watcher when its trial starts, so that waiting for a worker is not a stall,
+    and ``on_checkpoint`` of each checkpoint a report carried, as Tune's result names it
+    (``checkpoint_dir_name``, set by the worker once the folder is in storage): no folder
+    listing on the per-report path, and exact for any storage Tune accepts."""
+
+    def __init__(
+        self,
+        watcher: RunWatcher | None,
+        on_checkpoint: CheckpointListener | None = None,
+        locate: Callable[[str], str] = str,
+    ) -> None:
+        # Not `self.on_checkpoint`: that name is a Tune callback hook of its own.
+        self.watcher, self.checkpointed, self.locate = watcher, on_checkpoint, locate
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         if self.watcher is not None:
             self.watcher.begin()
 
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        name = result.get("checkpoint_dir_name")
+        if self.checkpointed is not None and name:
+            report = int(result.get("training_iteration", 1)) - 1
+            self.checkpointed(report, self.locate(f"{trial.path}/{name}"))
+
     def __reduce__(self):
-        return (_TrialStarted, (None,))
+        return (_TrialEvents, (None,))
 
 
 class RayRunner:
@@ -173,9 +193,11 @@ class RayRunner:
         resume_from: str | None = None,
         command: CommandSpec | None = None,
         log_dir: str | None = None,
+        on_checkpoint: CheckpointListener | None = None,
     ) -> Execution:
         """One trial: ``train(config)`` from ``script``, or with ``command`` a plain script run
-        as a process whose output is kept in ``log_dir``."""
+        as a process whose output is kept in ``log_dir``; ``on_checkpoint`` hears of each
+        checkpoint as its report arrives."""
         if command is not None:
             if log_dir is None:
                 raise ValueError("a command run needs a log_dir for its output")
@@ -194,7 +216,7 @@ class RayRunner:
                 name=name,
                 storage_path=self.storage_path,
                 stop=stopper,
-                callbacks=[_TrialStarted(watcher)],
+                callbacks=[_TrialEvents(watcher, on_checkpoint, self.checkpoint_uri)],
                 verbose=0,
                 log_to_file=True,
                 failure_config=tune.FailureConfig(max_failures=0),

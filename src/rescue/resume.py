@@ -5,7 +5,7 @@ holds what the loop needs to go on (:class:`Progress`) and how to run the job ag
 and the run folders, :func:`load_saved` rebuilds the supervisor's state without Ray or
 Optuna: the runs that ended are kept as recorded; a run that was in flight when the supervisor
 stopped goes on with the same config from the last checkpoint it saved (the supervisor records
-each one as it appears, :class:`NewCheckpoints`), its reports up to that checkpoint's replayed
+each one as its report arrives), its reports up to that checkpoint's replayed
 (:class:`Continuation`); without one it restarts fresh, or from the checkpoint it started from.
 The files it left are kept in ``runs/run-NNN/interrupted-K/`` (:func:`set_aside`).
 
@@ -16,7 +16,6 @@ The files it left are kept in ``runs/run-NNN/interrupted-K/`` (:func:`set_aside`
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import zipfile
 from collections import Counter
@@ -176,14 +175,25 @@ def set_aside(saved: Saved) -> Path | None:
     folder, so the restart writes fresh ones and nothing recorded is lost."""
     if saved.interrupted is None or saved.progress.resumed is None:
         return None
-    folder = _run_folder(saved.out, saved.interrupted.run)
     kept = saved.out / saved.progress.resumed["kept"]
+    move_files(_run_folder(saved.out, saved.interrupted.run), kept)
+    return kept
+
+
+def next_interrupted(folder: Path) -> Path:
+    """Where a run folder's files go when its run was interrupted: ``interrupted-K/``, K one
+    more than the interruptions kept there already."""
+    earlier = len(list(folder.glob("interrupted-*"))) if folder.is_dir() else 0
+    return folder / f"interrupted-{earlier + 1}"
+
+
+def move_files(folder: Path, kept: Path) -> None:
+    """Move a run folder's files (not the earlier interruptions') into ``kept``."""
     kept.mkdir(parents=True, exist_ok=True)
     if folder.is_dir():
         for path in folder.iterdir():
             if not path.name.startswith("interrupted-"):
                 shutil.move(str(path), kept / path.name)
-    return kept
 
 
 def _restart(out: Path, moved_from: Path, run: RunRecord, progress: Progress) -> Progress:
@@ -191,11 +201,10 @@ def _restart(out: Path, moved_from: Path, run: RunRecord, progress: Progress) ->
     reports up to it replayed; else from the checkpoint it started from (the one a
     ``restart: checkpoint`` remedy chose), or fresh."""
     folder = _run_folder(out, run.run)
-    earlier = len(list(folder.glob("interrupted-*"))) if folder.is_dir() else 0
     metrics = folder / "metrics.jsonl"
     reports = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
     history = _history(metrics)
-    # The record lists the checkpoints as they appeared (see NewCheckpoints); one whose
+    # The record lists the checkpoints as their reports arrived; one whose
     # report the history lacks, or whose file a kill cut short, cannot be gone on from.
     usable = sorted(
         (step, path)
@@ -208,7 +217,7 @@ def _restart(out: Path, moved_from: Path, run: RunRecord, progress: Progress) ->
         "why": INTERRUPTED,
         "interrupted_trial": run.trial,
         "reports_before": reports,
-        "kept": str((folder / f"interrupted-{earlier + 1}").relative_to(out)),
+        "kept": str(next_interrupted(folder).relative_to(out)),
         "checkpoint": last[1] if last else progress.resume_from,
         "report": last[0] + 1 if last else None,  # 1-based: the reports replayed
     }
@@ -223,42 +232,6 @@ def _restart(out: Path, moved_from: Path, run: RunRecord, progress: Progress) ->
         resumed=note,
         continued=Continuation(history[: last[0] + 1], usable) if last else None,
     )
-
-
-class NewCheckpoints:
-    """The checkpoint folders a run's attempt adds under its Ray Tune experiment folder
-    (``ray/run-NNN/<trial>/checkpoint_NNNNNN``), seen as its reports arrive.
-
-    Ray Tune copies a report's checkpoint there before the report reaches the supervisor, and
-    the trial waits for the supervisor before it goes on (one result in flight, Tune's
-    default), so a folder new at a report is that report's. The trial's result.json, which
-    names them too, is of no help after a kill: Tune writes it on the driver's local disk and
-    copies it to the experiment folder only every few minutes and at the trial's end.
-    """
-
-    PREFIX = "checkpoint_"
-
-    def __init__(self, experiment: Path) -> None:
-        self.experiment = experiment
-        self._old_trials = {p.name for p in self._trials()}  # earlier attempts'
-        self._seen: set[str] = set()
-
-    def new(self) -> list[str]:
-        found = []
-        for trial in self._trials():
-            if trial.name in self._old_trials:
-                continue
-            with os.scandir(trial) as entries:
-                for entry in entries:
-                    if entry.name.startswith(self.PREFIX) and entry.path not in self._seen:
-                        self._seen.add(entry.path)
-                        found.append(entry.path)
-        return sorted(found)
-
-    def _trials(self) -> list[Path]:
-        if not self.experiment.is_dir():
-            return []
-        return [p for p in self.experiment.iterdir() if p.is_dir()]
 
 
 def _complete(folder: Path) -> bool:

@@ -22,8 +22,8 @@ from rescue.ray_runner import Execution, RayRunner
 from rescue.record import RescueReport, RunRecord
 from rescue.remedies import Lessons
 from rescue.reporting import Metrics
-from rescue.resume import Continuation, NewCheckpoints, Progress, resume_entry
-from rescue.run_watch import ReportListener, RunWatch
+from rescue.resume import Continuation, Progress, resume_entry
+from rescue.run_watch import RunWatch
 from rescue.stream import MetricStream
 from rescue.study import RescueStudy
 
@@ -155,20 +155,21 @@ class Supervisor:
         folder = self.out / "runs" / f"run-{record.run:03d}"
         folder.mkdir(parents=True, exist_ok=True)
         stream = MetricStream(MetricKinds(cfg.metric_kinds), cfg.success)
-        listener = self.display.reported
-        storage = str(getattr(self.runner, "storage_path", self.out / "ray"))
-        # A plain script's run saves no checkpoints; a URI storage (s3://...) is not listed.
-        if self.job.command is None and "://" not in storage:
-            listener = self._checkpoint_listener(record, listener, Path(storage))
         watch = RunWatch(
             self.policy,
             stream,
             folder / "metrics.jsonl",
-            listener,
+            self.display.reported,
             length=self.job.config.budget.reports_per_run,
         )
         started = time.monotonic()
         replayed = continued.reports if continued else []
+
+        def checkpointed(report: int, path: str) -> None:
+            """Recorded as it appears, so that `rescue resume` can go on from the last one
+            should this process stop; steps go on from the replayed reports."""
+            record.checkpoints.append((len(replayed) + report, path))
+            self._save()
         try:
             # The detectors are deterministic on the stream, so the reports the interrupted
             # attempt passed give the findings they gave then; one that stops the run now (a
@@ -185,6 +186,7 @@ class Supervisor:
                     resume_from=resume_from,
                     command=self.job.command,
                     log_dir=str(folder),
+                    on_checkpoint=checkpointed,
                 )
                 # Ray Tune counts this attempt's reports from 1; the run's go on from the replay.
                 execution = replace(
@@ -205,22 +207,6 @@ class Supervisor:
         self._fill(record, watch, execution, time.monotonic() - started)
         self.display.run_ended(record)
         return watch
-
-    def _checkpoint_listener(
-        self, record: RunRecord, listener: ReportListener, experiments: Path
-    ) -> ReportListener:
-        """``listener``, after recording each checkpoint the run saves as it appears, so that
-        `rescue resume` can go on from the last one should this process stop."""
-        folders = NewCheckpoints(experiments / f"run-{record.run:03d}")
-
-        def reported(step: int, metrics: Metrics, findings: list[Finding]) -> None:
-            new = folders.new()
-            if new:
-                record.checkpoints.extend((step, path) for path in new)
-                self._save()
-            listener(step, metrics, findings)
-
-        return reported
 
     def _fill(self, record: RunRecord, watch: RunWatch, ex: Execution, seconds: float) -> None:
         stream = watch.stream

@@ -315,7 +315,7 @@ class SweepLoop:
     def _start(
         self, key: str, trial: SweepTrial, optuna_trial: Any, changes: dict[str, list[Any]]
     ) -> dict[str, Any]:
-        folder = self.out / "runs" / f"run-{trial.run:03d}"
+        folder = self._folder(trial)
         folder.mkdir(parents=True, exist_ok=True)
         stream = MetricStream(MetricKinds(self.config.metric_kinds), self.config.success)
         live = _Live(trial, optuna_trial, None, time.monotonic())  # type: ignore[arg-type]
@@ -340,7 +340,10 @@ class SweepLoop:
 
     def run_folder(self, key: str) -> Path:
         """Where trial ``key`` keeps its files (metrics.jsonl; a plain script's output)."""
-        return self.out / "runs" / f"run-{self.live[key].trial.run:03d}"
+        return self._folder(self.live[key].trial)
+
+    def _folder(self, trial: SweepTrial) -> Path:
+        return self.out / "runs" / f"run-{trial.run:03d}"
 
     def started(self, key: str) -> None:
         """Trial ``key`` started running: waiting for a slot or a worker is not a stall."""

@@ -14,13 +14,13 @@ in ``runs/run-NNN/interrupted-K/``. The Optuna trials the killed process left op
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rescue.errors import RescueError
+from rescue.resume import move_files, next_interrupted
 from rescue.study import default_storage
 from rescue.sweep import SweepReport, SweepTrial
 
@@ -93,27 +93,17 @@ def load_sweep(out: str | Path) -> SavedSweep:
     return SavedSweep(out, report, resume)
 
 
-def keep_interrupted_files(out: Path, trial: SweepTrial) -> str:
-    """Move an interrupted trial's files to ``interrupted-K/`` in its folder, so its rerun
-    writes fresh ones and nothing recorded is lost; the folder, relative to ``out``."""
-    folder = out / "runs" / f"run-{trial.run:03d}"
-    earlier = len(list(folder.glob("interrupted-*"))) if folder.is_dir() else 0
-    kept = folder / f"interrupted-{earlier + 1}"
-    kept.mkdir(parents=True, exist_ok=True)
-    for path in folder.iterdir():
-        if not path.name.startswith("interrupted-"):
-            shutil.move(str(path), kept / path.name)
-    return str(kept.relative_to(out))
-
-
 def interrupted_note(out: Path, trial: SweepTrial) -> dict[str, Any]:
     """The ``resumed`` note of an interrupted trial's rerun, its files set aside."""
-    metrics = out / "runs" / f"run-{trial.run:03d}" / "metrics.jsonl"
+    folder = out / "runs" / f"run-{trial.run:03d}"
+    metrics = folder / "metrics.jsonl"
     reports = len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+    kept = next_interrupted(folder)
+    move_files(folder, kept)  # its rerun writes fresh ones; nothing recorded is lost
     return {
         "how": "fresh",
         "why": INTERRUPTED,
         "interrupted_trial": trial.trial,
         "reports_before": reports,
-        "kept": keep_interrupted_files(out, trial),
+        "kept": str(kept.relative_to(out)),
     }
