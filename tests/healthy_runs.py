@@ -162,9 +162,11 @@ def imbalanced_classifier(seed: int = 0) -> list[dict]:
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(seed)
     centers = torch.randn(3, 8, generator=g) * 1.5
+
     def sample(n):
         labels = torch.multinomial(torch.tensor([0.75, 0.2, 0.05]), n, True, generator=g)
         return centers[labels] + torch.randn(n, 8, generator=g), labels
+
     x, labels = sample(1024)
     vx, vlabels = sample(512)
     model = _mlp(seed, out=3)

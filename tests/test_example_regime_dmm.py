@@ -19,7 +19,8 @@ def test_the_regime_dmm_example_is_rescued_from_class_collapse_by_input_normalis
     code, report, _ = run_rescue(tmp_path, reduced, str(EXAMPLE / "train.py"), ["-q"])
     assert code == 0 and report["outcome"] == "rescued"
     first, last = report["runs"][0], report["runs"][-1]
-    assert first["status"] == "stopped" and first["reports"] < 30
+    # Stopped at about report 31: a collapse must last 20 reports after a grace of 10.
+    assert first["status"] == "stopped" and first["reports"] < 40
     finding = first["findings"][0]
     assert finding["signature"] == "class_collapse" and finding["metric"] == "regime_usage"
     assert max(finding["evidence"]["usage"]) >= 0.95

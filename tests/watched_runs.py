@@ -44,7 +44,10 @@ def regression_run(
     y = torch.tanh(x @ torch.randn(8, 1))
     x = x * input_scale
     model = torch.nn.Sequential(
-        torch.nn.Linear(8, 64), activation(), torch.nn.Linear(64, 64), activation(),
+        torch.nn.Linear(8, 64),
+        activation(),
+        torch.nn.Linear(64, 64),
+        activation(),
         torch.nn.Linear(64, 1),
     )
     with torch.no_grad():

@@ -15,4 +15,6 @@ def watch(model: Any, optimizer: Any = None, every: int = 50) -> Any:
     from rescue.model_watch import watch as watch_model  # torch only when asked for
 
     return watch_model(model, optimizer, every)
+
+
 __version__ = "0.1.0"

@@ -8,7 +8,8 @@
     rescue report OUTDIR
     rescue sweep train.py --config cfg.yaml --trials N --parallel K ...   (see sweep_cli)
 
-Exit codes: 0 healthy or rescued, 3 not rescued, 2 bad input.
+Exit codes: 0 healthy or rescued, 3 not rescued, 2 bad input, 130 or 143 interrupted by
+SIGINT (Ctrl-C) or SIGTERM (the folder is left for `rescue resume`).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def _rescue(argv: list[str]) -> int:
     from rescue.supervisor import Job
 
     storage = args.storage or default_storage(out)
-    study = RescueStudy(storage, name=f"rescue-{out.name}", seed=args.seed)
+    study = RescueStudy(storage, f"rescue-{out.name}", seed=args.seed, search=policy.search)
     job = Job(script, entry, config, args.config.resolve(), command)
     return _supervise(job, policy, study, out, args.address or config.ray.address, args.quiet)
 
@@ -146,7 +147,9 @@ def _resume(argv: list[str]) -> int:
     from rescue.supervisor import Job
 
     _check_study(report.storage, report.study)
-    study = RescueStudy(report.storage, report.study, seed=saved.seed, load=True)
+    study = RescueStudy(
+        report.storage, report.study, seed=saved.seed, load=True, search=policy.search
+    )
     closed = study.close_interrupted("the supervisor stopped during this trial; rescue resume")
     set_aside(saved)
     if not args.quiet:
@@ -168,26 +171,30 @@ def _supervise(
     """Run the supervisor under Ray (from ``saved``'s state when resuming)."""
     _quiet_ray()
     from rescue.console import RescueConsole
+    from rescue.interrupt import Interrupt
     from rescue.ray_runner import RayRunner
     from rescue.supervisor import Supervisor
 
     cfg = job.config
-    runner = RayRunner.for_output(out, address, cfg.ray)
+    interrupt = Interrupt()
+    runner = RayRunner.for_output(out, address, cfg.ray, interrupt)
     runner.start()
     try:
-        display = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
-        supervisor = Supervisor(
-            job, policy, runner, study, out, display, saved.report if saved else None
-        )
-        report = supervisor.rescue(saved.progress if saved else None)
+        with interrupt:  # after Ray's start-up, which sets signal handlers of its own
+            display = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
+            supervisor = Supervisor(
+                job, policy, runner, study, out, display, saved.report if saved else None
+            )
+            report = supervisor.rescue(saved.progress if saved else None)
     finally:
         runner.shutdown()
-    if not quiet or report.exit_code:
+    code = interrupt.exit_code if report.outcome == "interrupted" else report.exit_code
+    if not quiet or code:
         # The last line says why, also in quiet mode when nothing was rescued: job logs end there.
         print(
             f"{report.outcome}: {report.summary} ({out})", file=sys.stderr if quiet else sys.stdout
         )
-    return report.exit_code
+    return code
 
 
 def _load_config(config_file: Path) -> tuple[RescueConfig, Policy]:
@@ -234,7 +241,7 @@ def _what_to_run(
     """``train(config)`` when the script defines it; otherwise (or with ``--command``) the
     script runs as a process with the params as flags."""
     from rescue.command_line import CommandSpec
-    from rescue.entrypoint import check_entry, defines
+    from rescue.entrypoint import check_entry, defines, takes_config
 
     spec = dict(template=config.command.args, patterns=config.command.metrics)
     if args.command:
@@ -247,10 +254,13 @@ def _what_to_run(
     if args.script is None:
         raise RescueError("expected a training script (or --command CMD)")
     script = args.script.resolve()
-    if args.entry is not None or defines(script, "train"):
-        entry = args.entry or "train"
-        check_entry(script, entry)
-        return script, entry, None
+    if args.entry is not None:
+        check_entry(script, args.entry)
+        return script, args.entry, None
+    if defines(script, "train") and takes_config(script, "train") is not False:
+        return script, "train", None
+    # No train(config): a plain script (a zero-argument train() is its own main, often with
+    # argparse reading the command line as the module loads).
     return script, "", CommandSpec((sys.executable, str(script)), **spec)
 
 

@@ -23,6 +23,10 @@ BUILTIN_ROLES = (
     "grad_clip",
     "warmup",
     "loss_weight",
+    "momentum",
+    "batch_size",
+    "weight_decay",
+    "dropout",
 )
 
 

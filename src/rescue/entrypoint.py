@@ -14,24 +14,39 @@ from rescue.errors import RescueError
 
 
 def check_entry(script: Path, entry: str) -> None:
-    """Fail before anything runs when ``script`` has no top-level ``entry``; reads, never runs."""
+    """Fail before anything runs when ``script`` has no top-level ``entry(config)``; reads,
+    never runs."""
     if not defines(script, entry):
         raise RescueError(
             f"{script}: expected a function {entry}(config) at the top level "
             f"(use --entry NAME for another name)"
         )
+    if takes_config(script, entry) is False:
+        raise RescueError(
+            f"{script}: expected {entry}(config) to take the config as an argument; "
+            f"{entry}() takes none (run the script as a plain script with --command)"
+        )
+
+
+def _tree(script: Path) -> ast.Module:
+    if not script.is_file():
+        raise RescueError(f"{script}: expected an existing training script")
+    try:
+        text = script.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RescueError(f"{script}: expected a UTF-8 Python file ({exc.reason})") from None
+    try:
+        return ast.parse(text, filename=str(script))
+    except SyntaxError as exc:
+        raise RescueError(f"{script}:{exc.lineno}: expected valid Python ({exc.msg})") from None
+    except ValueError as exc:  # null bytes
+        raise RescueError(f"{script}: expected a Python source file ({exc})") from None
 
 
 def defines(script: Path, entry: str) -> bool:
     """Whether ``script`` defines (or imports) ``entry`` at the top level; reads, never runs."""
-    if not script.is_file():
-        raise RescueError(f"{script}: expected an existing training script")
-    try:
-        tree = ast.parse(script.read_text(), filename=str(script))
-    except SyntaxError as exc:
-        raise RescueError(f"{script}:{exc.lineno}: expected valid Python ({exc.msg})") from None
     names = set()
-    for node in tree.body:
+    for node in _tree(script).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, ast.Assign):
@@ -39,6 +54,17 @@ def defines(script: Path, entry: str) -> bool:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
     return entry in names
+
+
+def takes_config(script: Path, entry: str) -> bool | None:
+    """Whether the top-level function ``entry`` takes a positional argument (the config);
+    None when it is not a plain ``def`` here (imported, assigned: it cannot be told)."""
+    found = None
+    for node in _tree(script).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry:
+            args = node.args
+            found = bool(args.posonlyargs or args.args or args.vararg)
+    return found
 
 
 def load_entry(script: str | Path, entry: str) -> Callable[[dict[str, Any]], Any]:

@@ -48,3 +48,11 @@ def health(stream: MetricStream) -> float:
             return _decades(series.level / series.first_level)
         return 0.0
     return 0.0
+
+
+def health_basis(stream: MetricStream) -> str:
+    """What :func:`health` measured: ``target`` when every success target was reported,
+    ``loss`` otherwise; values on different bases are not compared."""
+    if stream.targets and all(name in stream.series for name in stream.targets):
+        return "target"
+    return "loss"

@@ -17,6 +17,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 from rescue.command_line import CommandSpec
 from rescue.command_trial import PID_FILE, run_command, stop_process_group
 from rescue.config import RayOptions
+from rescue.interrupt import Interrupt
 from rescue.reporting import Metrics
 from rescue.tune_sink import run_user_train
 
@@ -58,7 +59,7 @@ class RunWatcher(Protocol):
 
 @dataclass
 class Execution:
-    status: Literal["completed", "stopped", "crashed"]
+    status: Literal["completed", "stopped", "crashed", "interrupted"]
     error: str | None = None
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
     trial_dir: str | None = None
@@ -68,8 +69,8 @@ class _WatchStopper(tune.Stopper):
     """Hands Tune's results to the watcher. Tune pickles its run config for restoring an
     experiment; the pickled copy is inert, since the supervisor restores from its own state."""
 
-    def __init__(self, watcher: RunWatcher | None) -> None:
-        self.watcher = watcher
+    def __init__(self, watcher: RunWatcher | None, interrupt: Interrupt | None = None) -> None:
+        self.watcher, self.interrupt = watcher, interrupt
         self.requested = False
         self._last_iteration = 0
 
@@ -83,6 +84,8 @@ class _WatchStopper(tune.Stopper):
         return self.requested
 
     def stop_all(self) -> bool:
+        if self.interrupt is not None and self.interrupt.requested:
+            return True  # Ctrl-C or SIGTERM: the run ends, recorded as interrupted
         if self.watcher is not None and not self.requested and self.watcher.should_stop():
             self.requested = True
         return self.requested
@@ -133,6 +136,7 @@ class RayRunner:
         address: str | None = None,
         cpus_per_run: float = 1,
         gpus_per_run: float = 0,
+        interrupt: Interrupt | None = None,
     ) -> None:
         self.storage_path = (
             str(Path(storage_path).resolve())
@@ -141,10 +145,17 @@ class RayRunner:
         )
         self.address = address
         self.resources = {"cpu": cpus_per_run, "gpu": gpus_per_run}
+        self.interrupt = interrupt
         self._started_here = False
 
     @classmethod
-    def for_output(cls, out: Path, address: str | None, options: RayOptions) -> RayRunner:
+    def for_output(
+        cls,
+        out: Path,
+        address: str | None,
+        options: RayOptions,
+        interrupt: Interrupt | None = None,
+    ) -> RayRunner:
         """Results under ``ray.storage_path`` or ``out/ray``; ``address`` (``--address``) wins
         over ``ray.address``."""
         return cls(
@@ -152,6 +163,7 @@ class RayRunner:
             address=address or options.address,
             cpus_per_run=options.cpus_per_run,
             gpus_per_run=options.gpus_per_run,
+            interrupt=interrupt,
         )
 
     def checkpoint_uri(self, path: str) -> str:
@@ -204,10 +216,14 @@ class RayRunner:
             function = tune.with_parameters(run_command, spec=command, log_dir=log_dir)
         else:
             function = tune.with_parameters(
-                run_user_train, script=script, entry=entry, resume_from=resume_from
+                run_user_train,
+                script=script,
+                entry=entry,
+                resume_from=resume_from,
+                log_dir=log_dir,
             )
         trainable = tune.with_resources(function, self.resources)
-        stopper = _WatchStopper(watcher)
+        stopper = _WatchStopper(watcher, self.interrupt)
         tuner = tune.Tuner(
             trainable,
             param_space=config,
@@ -229,6 +245,8 @@ class RayRunner:
             (int(metrics.get("training_iteration", 0)) - 1, self.checkpoint_uri(checkpoint.path))
             for checkpoint, metrics in (result.best_checkpoints or [])
         )
+        if self.interrupt is not None and self.interrupt.requested:
+            return Execution("interrupted", None, checkpoints, result.path)
         if result.error is not None:
             return Execution("crashed", _traceback(result.error), checkpoints, result.path)
         status = "stopped" if stopper.requested else "completed"

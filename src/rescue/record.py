@@ -13,14 +13,14 @@ from typing import Any, Literal
 
 from rescue.findings import Finding
 
-Outcome = Literal["healthy", "rescued", "not_rescued", "running"]
+Outcome = Literal["healthy", "rescued", "not_rescued", "running", "interrupted"]
 
 
 @dataclass
 class RunRecord:
     run: int
     config: dict[str, Any]
-    status: Literal["running", "stopped", "completed", "crashed"] = "running"
+    status: Literal["running", "stopped", "completed", "crashed", "interrupted"] = "running"
     reports: int = 0
     final_metrics: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
@@ -32,6 +32,8 @@ class RunRecord:
     error: str | None = None
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
     resumed: dict[str, Any] | None = None  # set when the run restarted after an interruption
+    evidence: dict[str, Any] | None = None  # what the run says of its knob values
+    notes: list[str] = field(default_factory=list)  # findings that did not stop it, and why
 
     @property
     def verdict(self) -> Finding | None:
@@ -63,6 +65,8 @@ class RescueReport:
     runs: list[RunRecord] = field(default_factory=list)
     summary: str = ""
     lessons: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)  # per knob: values and verdicts
+    warnings: list[str] = field(default_factory=list)
     knobs: list[str] = field(default_factory=list)
     resume: dict[str, Any] = field(default_factory=dict)  # see rescue.resume
 
@@ -82,6 +86,8 @@ class RescueReport:
             "runs": [r.to_dict() for r in self.runs],
             "total_reports": self.total_reports,
             "lessons": self.lessons,
+            "evidence": self.evidence,
+            "warnings": self.warnings,
             "script": self.script,
             "config_file": self.config_file,
             "out": self.out,

@@ -31,8 +31,8 @@ from optuna.distributions import (
 
 from rescue.command_line import CommandSpec
 from rescue.errors import RescueError
+from rescue.policy.evidence import Evidence, Observation
 from rescue.record import RescueReport, RunRecord
-from rescue.remedies import Lessons
 from rescue.reporting import Metrics
 from rescue.study import default_storage
 
@@ -69,7 +69,7 @@ class Progress:
     config: dict[str, Any] | None = None
     search: dict[str, BaseDistribution] = field(default_factory=dict)
     resume_from: str | None = None
-    lessons: Lessons = field(default_factory=Lessons)
+    evidence: Evidence = field(default_factory=Evidence)
     tried: Counter[tuple[str, str]] = field(default_factory=Counter)
     spent_seconds: float = 0.0
     resumed: dict[str, Any] | None = None
@@ -81,29 +81,20 @@ class Progress:
             "config": self.config,
             "search": {k: json.loads(distribution_to_json(d)) for k, d in self.search.items()},
             "resume_from": self.resume_from,
-            # Exact values, unlike the human-readable lessons of report.json.
-            "lessons": {
-                "upper": self.lessons.upper,
-                "lower": self.lessons.lower,
-                "excluded": {k: list(v) for k, v in self.lessons.excluded.items()},
-            },
+            # Exact values, unlike the human-readable tables of report.json.
+            "evidence": [o.to_dict() for o in self.evidence.observations],
             "tried": [[signature, remedy, n] for (signature, remedy), n in self.tried.items()],
             "spent_seconds": round(self.spent_seconds, 2),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Progress:
-        lessons = data.get("lessons") or {}
         return cls(
             next_run=int(data["next_run"]),
             config=data.get("config"),
             search={k: json_to_distribution(json.dumps(d)) for k, d in data["search"].items()},
             resume_from=data.get("resume_from"),
-            lessons=Lessons(
-                upper=dict(lessons.get("upper") or {}),
-                lower=dict(lessons.get("lower") or {}),
-                excluded={k: set(v) for k, v in (lessons.get("excluded") or {}).items()},
-            ),
+            evidence=Evidence([Observation.from_dict(o) for o in data.get("evidence") or []]),
             tried=Counter({(s, r): int(n) for s, r, n in data.get("tried") or []}),
             spent_seconds=float(data.get("spent_seconds") or 0.0),
         )
@@ -141,7 +132,7 @@ class Saved:
 
     @property
     def ended(self) -> bool:
-        return self.report.outcome != "running"
+        return self.report.outcome not in ("running", "interrupted")
 
 
 def load_saved(out: str | Path) -> Saved:
@@ -164,7 +155,9 @@ def load_saved(out: str | Path) -> Saved:
         report.storage = default_storage(out)
     report.out = str(out)
     saved = Saved(out, report, progress, str(entry.get("entry", "")), command, seed, address)
-    if not saved.ended and report.runs and report.runs[-1].status == "running":
+    if saved.report.outcome == "interrupted":
+        report.outcome = "running"  # going on now
+    if not saved.ended and report.runs and report.runs[-1].status in ("running", "interrupted"):
         saved.interrupted = report.runs.pop()
         saved.progress = _restart(out, moved_from, saved.interrupted, progress)
     return saved
@@ -226,7 +219,7 @@ def _restart(out: Path, moved_from: Path, run: RunRecord, progress: Progress) ->
         config=dict(run.config),
         search={},
         resume_from=last[1] if last else progress.resume_from,
-        lessons=progress.lessons,
+        evidence=progress.evidence,
         tried=progress.tried,
         spent_seconds=progress.spent_seconds,
         resumed=note,

@@ -1,5 +1,11 @@
 """Watching one run: each report goes to the metric stream, the detectors, the run's history
-file and the console; the first finding the policy restarts for stops the run."""
+file and the console; the first finding the policy restarts for stops the run.
+
+Before a finding stops the run it must be confirmed: a signature that can be transient (a
+spike, an early collapse onto the majority class) must keep holding for the ``confirm``
+observations its policy rule asks for, and a finding is held off while every ``success``
+target is on course to be met (:func:`rescue.course.on_course`), unless its rule says
+``hold_on_course: false`` (a NaN is never on course)."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rescue.config import Target
+from rescue.course import on_course
 from rescue.findings import Finding
 from rescue.health import health
 from rescue.kinds import MetricKinds
@@ -47,6 +54,8 @@ class RunWatch:
         self.started = self.last_report = time.monotonic()
         self._history = history.open("a", buffering=1)
         self._seen: set[tuple[str, str | None]] = set()
+        self._pending: dict[str, tuple[Finding, int]] = {}  # signature -> (first sight, seen)
+        self.notes: list[str] = []  # findings that did not stop the run, and why
 
     def begin(self) -> None:
         """The run's trial started (Ray placed it and started its worker): the stall clock
@@ -61,12 +70,48 @@ class RunWatch:
         new = []
         if self.verdict is None:
             for detector in self.detectors:
-                finding = detector.on_report(self.stream)
+                finding = self._confirmed(detector.signature, detector.on_report(self.stream))
                 if finding is not None:
                     new.extend(self._record(finding))
         if self.listener is not None:
             self.listener(step, metrics, new)
         return self.verdict is not None or self.reached_length
+
+    def _confirmed(self, signature: str, finding: Finding | None) -> Finding | None:
+        """``finding`` once it may stop the run; None while it waits for confirmation or is
+        held off because the run is on course."""
+        rule = self.policy.rules.get(signature)
+        pending = self._pending.get(signature)
+        if finding is None:
+            if pending is not None and self._observed(pending[0]):
+                self._pending.pop(signature)
+                self.notes.append(
+                    f"{signature} at report {pending[0].step} did not hold: "
+                    f"{pending[0].metric or 'the run'} recovered by report {self.stream.step}"
+                )
+            return None
+        if rule is None or rule.action != "restart":
+            return finding
+        if pending is None or pending[0].metric != finding.metric:
+            pending = (finding, 0)
+        if self._observed(finding):
+            pending = (pending[0], pending[1] + 1)
+        self._pending[signature] = pending
+        if pending[1] <= rule.confirm:
+            return None
+        if rule.hold_on_course and on_course(self.stream, self.length):
+            note = f"{signature} held off: every target is on course to be met"
+            if note not in self.notes:
+                self.notes.append(note + f" (from report {self.stream.step})")
+            return None
+        first = pending[0]
+        if rule.confirm:
+            reason = f"{finding.reason}; it held for {rule.confirm} more reports"
+            return replace(finding, onset=first.onset, reason=reason)
+        return finding
+
+    def _observed(self, finding: Finding) -> bool:
+        return finding.metric is None or finding.metric in self.stream.latest
 
     @property
     def reached_length(self) -> bool:
@@ -93,6 +138,13 @@ class RunWatch:
                 finding = detector.on_end(self.stream)
                 if finding is not None:
                     self._record(finding)
+
+    def misconfigured(self, reason: str, **evidence: object) -> None:
+        """The run ended without the metrics the cfg needs: not a failure of training, and
+        no restart can help; the rescue ends and says why."""
+        self._record(
+            Finding("misconfigured", None, max(self.stream.step, 0), reason, evidence=evidence)
+        )
 
     def crashed(self, traceback: str) -> None:
         lines = [line for line in traceback.strip().splitlines() if line.strip()]

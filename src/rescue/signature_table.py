@@ -11,6 +11,9 @@ from rescue.policy import load_policy
 RUN_SIGNATURE_TEXT = {
     "crash": "The training function raised; its traceback is kept in the report.",
     "stall": "No report for longer than `seconds`.",
+    "misconfigured": "The run ended without the metrics the cfg needs (no report, a success "
+    "metric never reported, a command.metrics pattern that never matched): the rescue ends "
+    "and says which.",
 }
 
 

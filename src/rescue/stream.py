@@ -25,11 +25,16 @@ def _median(values: deque[float]) -> float:
 
 @dataclass
 class Series:
-    """Running statistics of one scalar metric.
+    """Running statistics of one scalar metric, counted in its own observations: a held-out
+    metric printed every 50 steps has one observation per 50 reports, and every count and
+    window of a detector is in those observations, never in the run's report index.
 
     ``level`` is the median of the last three values: it follows a trend but ignores a single
     outlier, which is what a person reading a curve does. ``early_scale`` is the largest
-    magnitude among the first three values.
+    magnitude among the first three values. ``first_level`` is the level once three values are
+    in: where the metric stood when the run started reporting, which is not the level of an
+    untrained model (logging every N steps, the first report may already hold the fast initial
+    drop, or a blow-up).
     """
 
     name: str
@@ -43,20 +48,25 @@ class Series:
     ever_negative: bool = False
     min_level: float = math.inf
     min_level_step: int = -1
+    min_level_index: int = -1  # the observation index of the best (lowest) level
     max_level: float = -math.inf
     max_level_step: int = -1
-    unchanged_since: int = 0
+    max_level_index: int = -1
+    unchanged_since: int = 0  # the report index of the first of the latest run of equal values
+    unchanged_count: int = 0  # the observation index of the same value
+    last_step: int = -1  # the report index of the latest observation
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     tail: deque[float] = field(default_factory=lambda: deque(maxlen=3))
     levels: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
 
     def add(self, step: int, value: float) -> None:
         if self.count and value != self.last:
-            self.unchanged_since = step
+            self.unchanged_since, self.unchanged_count = step, self.count
         if not self.count:
             self.first = value
-            self.unchanged_since = step
+            self.unchanged_since, self.unchanged_count = step, 0
         self.last = value
+        self.last_step = step
         self.count += 1
         if not math.isfinite(value):
             return
@@ -70,12 +80,19 @@ class Series:
             self.first_level = self.level if len(self.recent) == 3 else self.recent[0]
         if self.level < self.min_level:
             self.min_level, self.min_level_step = self.level, step
+            self.min_level_index = self.count - 1
         if self.level > self.max_level:
             self.max_level, self.max_level_step = self.level, step
+            self.max_level_index = self.count - 1
 
     def window(self, size: int) -> list[float]:
         values = list(self.recent)
         return values[-size:]
+
+    @property
+    def unchanged_for(self) -> int:
+        """How many of its latest observations had the same value."""
+        return self.count - self.unchanged_count
 
 
 @dataclass
@@ -91,11 +108,21 @@ class Distribution:
 class MetricStream:
     """Reports in order; ``step`` is the index of the latest report."""
 
+    def elapsed(self) -> float | None:
+        """The fraction of the declared run length done, or None when no length is declared."""
+        return None if self.length is None else (self.step + 1) / self.length
+
     def __init__(
-        self, kinds: MetricKinds | None = None, targets: Mapping[str, Target] | None = None
+        self,
+        kinds: MetricKinds | None = None,
+        targets: Mapping[str, Target] | None = None,
+        length: int | None = None,
     ) -> None:
+        """``length``: the run's declared length in reports (``budget.reports_per_run``), if
+        known: how much of the run is left is part of judging some signatures."""
         self.kinds = kinds or MetricKinds()
         self.targets: dict[str, Target] = dict(targets or {})
+        self.length = length
         self.step = -1
         self.latest: dict[str, float | list[float]] = {}
         self.series: dict[str, Series] = {}
@@ -120,6 +147,11 @@ class MetricStream:
 
     def of_kind(self, *kinds: Kind) -> Iterator[Series]:
         return (s for s in self.series.values() if s.kind in kinds)
+
+    def observed(self, series: Series | Distribution) -> bool:
+        """Whether the latest report holds ``series``: detectors judge a metric when it is
+        observed, so that its counts are its own and a stale value is not judged again."""
+        return series.name in self.latest
 
     def losses(self) -> Iterator[Series]:
         """Loss metrics on a proper lower-is-better scale. A "loss" that goes negative (a

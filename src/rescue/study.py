@@ -30,6 +30,8 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import Trial, TrialState
 
 from rescue.config import Knob
+from rescue.health import WORST
+from rescue.policy.rules import SearchSettings
 
 MAX_INTERMEDIATE = 200  # reported per trial; a longer run is thinned evenly
 
@@ -72,12 +74,43 @@ def open_storage(url: str, attempts: int = 10) -> BaseStorage:
     raise AssertionError("unreachable")
 
 
+def rescue_sampler(
+    settings: SearchSettings | None, seed: int | None
+) -> optuna.samplers.BaseSampler:
+    """TPE with a short start-up, so that it models the study from its second run on: every
+    earlier run is a trial, the runs it learns from. ``random`` draws uniformly (log-uniformly
+    on log ranges) from the same ranges.
+
+    Every earlier run of a rescue was sick (the rescue ends at the first healthy one), so none
+    is a "good" trial for TPE: ranking the least sick as good pulls the draw toward it, which
+    is the wrong end of a bracket when the least sick run was too slow. With no good trials
+    (``gamma`` 0) TPE's density of good values is its prior over the range and its density of
+    bad values is made of every run so far: it draws where no run has failed yet, which in a
+    bracket is its middle."""
+    settings = settings or SearchSettings()
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(
+        n_startup_trials=settings.startup, seed=seed, gamma=no_good_trials
+    )
+
+
+def no_good_trials(n: int) -> int:
+    """TPE's gamma for a rescue: no earlier run counts as good (see :func:`rescue_sampler`)."""
+    return 0
+
+
 class RescueStudy:
     def __init__(
-        self, storage: str, name: str, seed: int | None = None, load: bool = False
+        self,
+        storage: str,
+        name: str,
+        seed: int | None = None,
+        load: bool = False,
+        search: SearchSettings | None = None,
     ) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        sampler = optuna.samplers.TPESampler(seed=seed)
+        sampler = rescue_sampler(search, seed)
         self.storage, self.name, self.seed = storage, name, seed
         self.backend = open_storage(storage)
         self.study = optuna.create_study(
@@ -127,8 +160,9 @@ class RescueStudy:
             trial.report(v, step)
         for key, attr in attrs.items():
             trial.set_user_attr(key, json.loads(json.dumps(attr, default=str)))
-        # Feasibility teaches the sampler where the failure region is (Optuna 5 constraints).
-        trial.set_constraint("sick", -1.0 if healthy else 1.0)
+        # Feasibility teaches the sampler where the failure region is (Optuna 5 constraints);
+        # graded by health, so that among sick runs the least sick ranks best.
+        trial.set_constraint("sick", -1.0 if healthy else sickness(value))
         if state == TrialState.COMPLETE:
             self.study.tell(trial, value)
         else:
@@ -161,6 +195,13 @@ def close_interrupted(
         backend.set_trial_state_values(trial_id, TrialState.FAIL)
         closed.append(trial.number)
     return closed
+
+
+def sickness(health: float | None) -> float:
+    """The constraint value of a sick run: in [1, 2], lower for a run closer to healthy."""
+    if health is None or not math.isfinite(health):
+        return 2.0
+    return 1.0 + min(max((health + WORST) / (2 * WORST), 0.0), 1.0)
 
 
 def thin_history(values: Sequence[float]) -> list[tuple[int, float]]:

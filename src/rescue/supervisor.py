@@ -1,6 +1,7 @@
 """The supervisor: run the job, watch its metrics, and when a failure signature shows, stop the
-run and restart it with the remedy the policy prescribes, its new values chosen by Optuna,
-until a run finishes healthy or the budget is spent."""
+run and restart it with the remedy the policy and the evidence of every run so far prescribe,
+its new values chosen by Optuna inside the ranges they allow, until a run finishes healthy or
+the budget is spent."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from optuna.trial import TrialState
 
 from rescue.command_line import CommandSpec
 from rescue.config import RescueConfig
+from rescue.course import course_of
 from rescue.findings import Finding
+from rescue.health import health_basis
 from rescue.kinds import MetricKinds
-from rescue.policy import CannotRemedy, Choice, Policy
+from rescue.policy import CannotRemedy, Choice, Evidence, Observation, Policy, choose, read_side
 from rescue.ray_runner import Execution, RayRunner
 from rescue.record import RescueReport, RunRecord
-from rescue.remedies import Lessons
 from rescue.reporting import Metrics
 from rescue.resume import Continuation, Progress, resume_entry
 from rescue.run_watch import RunWatch
@@ -59,7 +61,7 @@ class Supervisor:
         self.job, self.policy, self.runner, self.study = job, policy, runner, study
         self.out, self.display = out, display
         self.knobs = job.config.knobs
-        self.lessons = Lessons()
+        self.evidence = Evidence()
         self.tried: Counter[tuple[str, str]] = Counter()
         self.report = report or RescueReport(
             script=str(job.script),
@@ -75,18 +77,24 @@ class Supervisor:
         """Run until healthy or out of budget; from ``start`` when resuming."""
         cfg = self.job.config
         start = start or Progress()
-        self.lessons, self.tried = start.lessons, start.tried
+        self.evidence, self.tried = start.evidence, start.tried
         self._clock = time.monotonic() - start.spent_seconds  # the budget already spent counts
         deadline = self._clock + cfg.budget.seconds if cfg.budget.seconds else None
         config = dict(start.config if start.config is not None else cfg.params)
         search: dict[str, Any] = dict(start.search)
         resume_from = start.resume_from
         changes: dict[str, list[Any]] = {}
+        interrupt = getattr(self.runner, "interrupt", None)
         for run in range(start.next_run, cfg.budget.restarts + 1):
+            if interrupt is not None and interrupt.requested:
+                return self._interrupted(interrupt.name, run, None)
             if deadline is not None and time.monotonic() > deadline:
                 self.report.summary = f"the wall-clock budget of {cfg.budget.seconds:g} s is spent"
                 break
-            trial, knob_values = self.study.ask(self.knobs, cfg.knob_values(config), search)
+            asked = self._ask(cfg.knob_values(config), search)
+            if asked is None:
+                break
+            trial, knob_values = asked
             config = {**config, **knob_values}
             if run:
                 previous = self.report.runs[-1]
@@ -107,6 +115,10 @@ class Supervisor:
             watch = self._run(
                 record, resume_from, start.continued if run == start.next_run else None
             )
+            if record.status == "interrupted":
+                self._finish_trial(trial, record, watch, remedy=None)
+                return self._interrupted(interrupt.name if interrupt else "a signal", run, record)
+            observation = self._observe(record, watch, from_checkpoint=resume_from is not None)
 
             if record.verdict is None and record.met_success:
                 self._finish_trial(trial, record, watch, remedy=None)
@@ -119,18 +131,26 @@ class Supervisor:
                 self._finish_trial(trial, record, watch, remedy=None)
                 self.report.summary = "the run missed success, and the policy watches no target"
                 break
-            choice = self.policy.choose(
-                record.verdict, self.tried, self.knobs, cfg.knob_values(config), self.lessons
+            choice = choose(
+                self.policy,
+                record.verdict,
+                observation,
+                self.evidence,
+                self.knobs,
+                cfg.knob_values(config),
+                self.tried,
             )
             if isinstance(choice, CannotRemedy):
                 self._finish_trial(trial, record, watch, remedy=None)
                 self.report.summary = choice.reason
+                if record.verdict.signature == "misconfigured":
+                    self.report.summary = f"misconfigured: {record.verdict.reason}"
                 break
             record.remedy = self._remedy_entry(choice, record.verdict)
             self._finish_trial(trial, record, watch, remedy=record.remedy)
-            self.tried[(record.verdict.signature, choice.remedy.name)] += 1
-            self.lessons.learn(choice.remedy, self.knobs, cfg.knob_values(config))
+            self.tried[(record.verdict.signature, choice.name)] += 1
             search = choice.space
+            config = {**config, **choice.reset}
             resume_from = self._resume_point(choice, record)
             self._save(Progress(run + 1, config, search, resume_from))
         else:
@@ -145,6 +165,76 @@ class Supervisor:
         self.display.finished(self.report)
         return self.report
 
+    def _interrupted(self, signal_name: str, run: int, record: RunRecord | None) -> RescueReport:
+        """Ctrl-C or SIGTERM: the run in flight is recorded as interrupted (its Optuna trial
+        failed); report.json's ``resume`` entry, written when the run started (or when the
+        one before ended), is what ``rescue resume`` goes on from."""
+        self.report.outcome = "interrupted"
+        where = f"during run {run}" if record is not None else f"before run {run}"
+        self.report.summary = (
+            f"interrupted by {signal_name} {where}; go on with: rescue resume {self.out}"
+        )
+        self._save()
+        self.display.finished(self.report)
+        return self.report
+
+    def _ask(
+        self, current: dict[str, Any], search: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]] | None:
+        """The next run's trial and knob values. A sampling error never ends the supervisor:
+        it is recorded, and the values are taken from the middle of the ranges instead; if
+        even that fails, the rescue ends with the error as its summary."""
+        try:
+            return self.study.ask(self.knobs, current, search)
+        except Exception as exc:  # Optuna's or a sampler's; the ranges were valid when made
+            self.report.warnings.append(f"sampling failed ({exc!r}); took the ranges' middle")
+        try:
+            return self.study.ask(self.knobs, {**current, **middle_of(search)}, {})
+        except Exception as exc:
+            self.report.summary = f"sampling the next run failed: {exc!r}"
+            return None
+
+    def _observe(
+        self, record: RunRecord, watch: RunWatch, from_checkpoint: bool = False
+    ) -> Observation:
+        """The run as evidence: which way it says the step size was wrong, from its verdict
+        and the course of its watched metric. A run that went on from an earlier run's
+        checkpoint inherits that run's weights, so its failure may not be its knob values'
+        doing: its side steers but bounds nothing."""
+        course = course_of(watch.stream)
+        verdict = record.verdict
+        healthy = verdict is None and record.met_success
+        if verdict is not None:
+            rule = self.policy.rules.get(verdict.signature)
+            side = read_side(
+                rule.side if rule else "neutral",
+                rule.firm if rule else False,
+                verdict.signature,
+                course,
+            )
+        elif not healthy:  # a miss no detector named: the course alone says which way
+            side = read_side("auto", True, "missed success", course)
+        else:
+            side = read_side("neutral", False, "healthy", course)
+        observation = self.evidence.add(
+            Observation(
+                run=record.run,
+                config=self.job.config.knob_values(record.config),
+                healthy=healthy,
+                signature=verdict.signature if verdict else None,
+                side=side[0],
+                firm=side[1] and not from_checkpoint,
+                why=side[2],
+                health=record.health,
+                metric=course.metric if course else None,
+                first=course.first if course else None,
+                level=course.level if course else None,
+                basis=health_basis(watch.stream),
+            )
+        )
+        record.evidence = observation.to_dict()
+        return observation
+
     def _run(
         self, record: RunRecord, resume_from: str | None, continued: Continuation | None = None
     ) -> RunWatch:
@@ -154,7 +244,9 @@ class Supervisor:
         cfg = self.job.config
         folder = self.out / "runs" / f"run-{record.run:03d}"
         folder.mkdir(parents=True, exist_ok=True)
-        stream = MetricStream(MetricKinds(cfg.metric_kinds), cfg.success)
+        stream = MetricStream(
+            MetricKinds(cfg.metric_kinds), cfg.success, cfg.budget.reports_per_run
+        )
         watch = RunWatch(
             self.policy,
             stream,
@@ -170,6 +262,7 @@ class Supervisor:
             should this process stop; steps go on from the replayed reports."""
             record.checkpoints.append((len(replayed) + report, path))
             self._save()
+
         try:
             # The detectors are deterministic on the stream, so the reports the interrupted
             # attempt passed give the findings they gave then; one that stops the run now (a
@@ -203,10 +296,49 @@ class Supervisor:
         if execution.status == "crashed":
             watch.crashed(execution.error or "")
         elif execution.status == "completed":
+            self._check_inputs(watch, folder)
             watch.completed()
         self._fill(record, watch, execution, time.monotonic() - started)
         self.display.run_ended(record)
         return watch
+
+    def _check_inputs(self, watch: RunWatch, folder: Path) -> None:
+        """A run that ended without the metrics the cfg needs is a configuration problem,
+        never a healthy run and never a restart: no report at all, a success metric never
+        reported, a command.metrics pattern that never matched (named with stdout.log)."""
+        stream, command = watch.stream, self.job.command
+        log = folder / "stdout.log"
+        patterns = dict(command.patterns or {}) if command is not None else {}
+        if stream.step < 0:
+            if command is None:
+                reason = (
+                    f"{self.job.entry}() ended without a report: rescue.report was never called"
+                )
+            elif patterns:
+                shown = ", ".join(f"{n}: '{p}'" for n, p in patterns.items())
+                reason = f"no line of {log} matched command.metrics ({shown})"
+            else:
+                reason = (
+                    f"no line of {log} held a JSON object of metrics "
+                    "(give command.metrics regular expressions for its lines)"
+                )
+            watch.misconfigured(reason, patterns=patterns, stdout=str(log))
+            return
+        missing = [name for name in stream.targets if name not in stream.series]
+        if missing:
+            reported = ", ".join(sorted({*stream.series, *stream.distributions})) or "none"
+            reason = f"success metric(s) {', '.join(missing)} never reported (reported: {reported})"
+            unmatched = {n: p for n, p in patterns.items() if n in missing}
+            if unmatched:
+                shown = ", ".join(f"{n}: '{p}'" for n, p in unmatched.items())
+                reason += f"; no line of {log} matched {shown}"
+            watch.misconfigured(reason, missing=missing, stdout=str(log) if command else None)
+            return
+        for name, pattern in patterns.items():
+            if name not in stream.series and name not in stream.distributions:
+                watch.notes.append(
+                    f"command.metrics {name}: '{pattern}' never matched a line of {log}"
+                )
 
     def _fill(self, record: RunRecord, watch: RunWatch, ex: Execution, seconds: float) -> None:
         stream = watch.stream
@@ -222,13 +354,17 @@ class Supervisor:
             for name, target in stream.targets.items()
         )
         record.checkpoints = ex.checkpoints
+        record.notes = list(watch.notes)
 
     def _finish_trial(self, trial, record: RunRecord, watch: RunWatch, remedy) -> None:
         state = {
             "completed": TrialState.COMPLETE,
             "stopped": TrialState.PRUNED,
             "crashed": TrialState.FAIL,
+            "interrupted": TrialState.FAIL,  # cut short: nothing for the sampler to learn
         }[record.status]
+        if record.verdict is not None and record.verdict.signature == "misconfigured":
+            state = TrialState.FAIL  # nothing to learn from: its metrics were not there
         self.study.finish(
             trial,
             state,
@@ -240,22 +376,28 @@ class Supervisor:
                 "findings": [f.to_dict() for f in record.findings],
                 "remedy": remedy,
                 "config": record.config,
+                **(
+                    {"interrupted": "a signal stopped the run"}
+                    if record.status == "interrupted"
+                    else {}
+                ),
             },
             healthy=record.verdict is None,
         )
 
     def _remedy_entry(self, choice: Choice, verdict: Finding) -> dict[str, Any]:
         return {
-            "name": choice.remedy.name,
+            "name": choice.name,
             "for": verdict.signature,
-            "role": choice.remedy.role,
-            "restart": choice.remedy.restart,
+            "role": choice.remedy.role if choice.remedy else None,
+            "restart": choice.restart,
+            "why": choice.why,
             "search_space": {k: repr(v) for k, v in choice.space.items()},
             "changes": {},
         }
 
     def _resume_point(self, choice: Choice, record: RunRecord) -> str | None:
-        if choice.remedy.restart != "checkpoint" or record.verdict is None:
+        if choice.restart != "checkpoint" or record.verdict is None:
             return None
         onset = record.verdict.onset if record.verdict.onset is not None else record.verdict.step
         before = [path for step, path in record.checkpoints if step < onset]
@@ -273,9 +415,15 @@ class Supervisor:
     def _save(self, pending: Progress | None = None) -> None:
         """Write report.json; ``pending``: the run to start (or restart) if this process
         stops before the next save, with the state `rescue resume` needs."""
-        self.report.lessons = self.lessons.to_dict()
+        polarities = {n: self.policy.polarity(k.role) for n, k in self.knobs.items()}
+        current = self.report.runs[-1].config if self.report.runs else self.job.config.params
+        categorical = [n for n, k in self.knobs.items() if k.is_categorical]
+        self.report.lessons = self.evidence.lessons(
+            self.job.config.knob_values(current), polarities, categorical
+        )
+        self.report.evidence = self.evidence.per_knob(polarities)
         if pending is not None:
-            pending.lessons, pending.tried = self.lessons, self.tried
+            pending.evidence, pending.tried = self.evidence, self.tried
             pending.spent_seconds = time.monotonic() - self._clock
             self.report.resume = resume_entry(
                 pending, self.job.entry, self.job.command, self.study.seed, self.runner.address
@@ -291,3 +439,20 @@ class Supervisor:
             write_report(self.out)
         except Exception as exc:
             print(f"rescue: warning: report.html not written: {exc!r}", file=sys.stderr)
+
+
+def middle_of(search: dict[str, Any]) -> dict[str, Any]:
+    """A value inside each distribution: the (geometric) middle of a range, the first choice."""
+    import math
+
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    values: dict[str, Any] = {}
+    for name, dist in search.items():
+        if isinstance(dist, CategoricalDistribution):
+            values[name] = dist.choices[0]
+            continue
+        low, high = dist.low, dist.high
+        mid = math.sqrt(low * high) if getattr(dist, "log", False) and low > 0 else (low + high) / 2
+        values[name] = round(mid) if isinstance(dist, IntDistribution) else mid
+    return values

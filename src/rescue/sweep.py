@@ -22,9 +22,16 @@ from rescue.config import Domain, RescueConfig, Target
 from rescue.errors import RescueError
 from rescue.findings import Finding
 from rescue.kinds import MetricKinds
-from rescue.policy import CannotRemedy, Choice, Policy
+from rescue.policy import (
+    CannotRemedy,
+    Choice,
+    Evidence,
+    Observation,
+    Policy,
+    choose,
+    read_side,
+)
 from rescue.record import RescueReport, RunRecord
-from rescue.remedies import Lessons
 from rescue.reporting import Metrics
 from rescue.run_watch import RunWatch
 from rescue.stream import MetricStream
@@ -456,7 +463,13 @@ class SweepLoop:
             return None
         knob_values = {k: trial.config[k] for k in self.config.knobs}
         knobs = dict(self.config.knobs)
-        choice = self.policy.choose(verdict, Counter(), knobs, knob_values, Lessons())
+        rule = self.policy.rules.get(verdict.signature)
+        side, firm, why = read_side(
+            rule.side if rule else "neutral", rule.firm if rule else False, verdict.signature, None
+        )
+        observation = Observation(trial.run, knob_values, False, verdict.signature, side, firm, why)
+        evidence = Evidence([observation])
+        choice = choose(self.policy, verdict, observation, evidence, knobs, knob_values, Counter())
         return None if isinstance(choice, CannotRemedy) else choice
 
     def _maybe_rescue(self, trial: SweepTrial) -> None:
@@ -470,9 +483,9 @@ class SweepLoop:
             return
         verdict = trial.verdict
         trial.remedy = {
-            "name": choice.remedy.name,
+            "name": choice.name,
             "for": verdict.signature,
-            "role": choice.remedy.role,
+            "role": choice.remedy.role if choice.remedy else None,
             "search_space": {k: repr(v) for k, v in choice.space.items()},
             "changes": {},
         }

@@ -3,10 +3,14 @@ checkpoints. Imported only in Ray workers."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ray import tune
 
@@ -14,6 +18,7 @@ from rescue.entrypoint import load_entry
 from rescue.reporting import Metrics, install_sink
 
 CHECKPOINT_FILE = "checkpoint.pt"
+STDERR_TAIL = 20
 
 
 def save_checkpoint(state: Mapping[str, Any], folder: Path) -> None:
@@ -55,8 +60,62 @@ class TuneSink:
 
 
 def run_user_train(
-    config: dict[str, Any], *, script: str, entry: str, resume_from: str | None = None
+    config: dict[str, Any],
+    *,
+    script: str,
+    entry: str,
+    resume_from: str | None = None,
+    log_dir: str | None = None,
 ) -> None:
-    """The Ray Tune function trainable: the user's ``train(config)`` with reports routed to Tune."""
+    """The Ray Tune function trainable: the user's ``train(config)`` with reports routed to
+    Tune. What it prints is kept in ``log_dir`` (stdout.log, stderr.log) as for a plain
+    script, and a ``sys.exit`` inside it (an argparse error, say) is a crash that says so, with
+    the last lines it wrote to stderr."""
     install_sink(TuneSink(resume_from))
-    load_entry(script, entry)(dict(config))
+    with captured_output(log_dir) as tail:
+        try:
+            load_entry(script, entry)(dict(config))
+        except SystemExit as exc:
+            if exc.code in (None, 0):
+                raise  # also how Ray Tune ends the training thread of a stopped trial
+            lines = "".join(tail).rstrip()
+            raise RuntimeError(
+                f"{Path(script).name} exited (sys.exit({exc.code!r})) inside {entry}(); "
+                f"last lines of its stderr:\n{lines}"
+            ) from None
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the worker's own stream and to a log file; keeps the last lines."""
+
+    def __init__(self, stream: TextIO, file: TextIO, tail: deque[str] | None) -> None:
+        self.stream, self.file, self.tail = stream, file, tail
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        self.file.write(text)
+        if self.tail is not None:
+            self.tail.extend(text.splitlines(keepends=True))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+        self.file.flush()
+
+
+@contextlib.contextmanager
+def captured_output(log_dir: str | None) -> Iterator[deque[str]]:
+    """stdout and stderr go on to the worker's streams and into ``log_dir``'s logs too."""
+    tail: deque[str] = deque(maxlen=STDERR_TAIL)
+    if log_dir is None:
+        yield tail
+        return
+    folder = Path(log_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (
+        open(folder / "stdout.log", "a", buffering=1) as out,
+        open(folder / "stderr.log", "a", buffering=1) as err,
+        contextlib.redirect_stdout(_Tee(sys.stdout, out, None)),
+        contextlib.redirect_stderr(_Tee(sys.stderr, err, tail)),
+    ):
+        yield tail

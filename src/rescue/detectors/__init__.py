@@ -25,8 +25,10 @@ from rescue.detectors.stuck_constant import StuckConstant
 from rescue.detectors.uniform_collapse import UniformCollapse
 from rescue.detectors.unscaled_inputs import UnscaledInputs
 
-# Signatures the supervisor itself raises from how a run ended, not from its metrics.
-RUN_SIGNATURES = ("crash", "stall")
+# Signatures the supervisor itself raises from how a run ended, not from its metrics:
+# ``misconfigured`` is a run that ended without the metrics the cfg needs (no report at all,
+# a success metric never reported, a command.metrics pattern that never matched).
+RUN_SIGNATURES = ("crash", "stall", "misconfigured")
 
 _REGISTRY: dict[str, type[Detector]] = {
     cls.signature: cls

@@ -29,13 +29,15 @@ class AboveThreshold(Detector):
 
     def on_report(self, stream: MetricStream) -> Finding | None:
         for series in stream.of_kind(self.kind):
+            if not stream.observed(series):
+                continue
             above = self.applies(series) and series.level > self.threshold
             onset = self._streak.update(series.name, above, stream.step)
             if onset is not None:
                 return self.finding(
                     stream,
                     series.name,
-                    self.reason(series, stream.step - onset + 1),
+                    self.reason(series, self._streak.length(series.name)),
                     onset=onset,
                     level=series.level,
                     first=series.first_level,

@@ -55,19 +55,27 @@ class Detector(ABC):
 
 
 class Streak:
-    """Counts consecutive reports on which a condition held, per metric."""
+    """Counts consecutive observations on which a condition held, per metric. Call
+    :meth:`update` once per observation of the metric (see :meth:`MetricStream.observed`), so
+    that patience is counted in the metric's own cadence."""
 
     def __init__(self, patience: int) -> None:
         self.patience = patience
-        self._onsets: dict[str, int] = {}
+        self._runs: dict[str, tuple[int, int]] = {}  # key -> (onset step, observations)
 
     def update(self, key: str, holds: bool, step: int) -> int | None:
-        """Returns the onset step once the condition has held ``patience`` reports in a row."""
+        """Returns the onset step once the condition has held ``patience`` observations in a
+        row, and on every later observation while it still holds."""
         if not holds:
-            self._onsets.pop(key, None)
+            self._runs.pop(key, None)
             return None
-        onset = self._onsets.setdefault(key, step)
-        return onset if step - onset + 1 >= self.patience else None
+        onset, seen = self._runs.get(key, (step, 0))
+        self._runs[key] = (onset, seen + 1)
+        return onset if seen + 1 >= self.patience else None
+
+    def length(self, key: str) -> int:
+        """How many observations in a row the condition has held."""
+        return self._runs.get(key, (0, 0))[1]
 
 
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import statistics
-
 from rescue.detectors.base import Detector, Streak, check_count, check_fraction, check_positive
 from rescue.findings import Finding
 from rescue.kinds import Kind
@@ -9,13 +7,16 @@ from rescue.stream import MetricStream
 
 
 class DeadOutput(Detector):
-    """The network has stopped producing signal: zero gradients with a flat loss, or outputs
-    collapsed to a constant.
+    """The network has stopped producing signal: an exactly zero gradient with losses that
+    barely moved, or outputs collapsed to a constant.
 
-    Either a ``grad_norm`` metric stays below ``grad_eps`` for ``patience`` reports while every
-    loss is flat (relative spread below ``flat``) -- if a loss moves, the gradient metric is
-    mis-instrumented instead (``silent_metric``) -- or an ``output_std`` metric falls below
-    ``collapse`` times its first level (or below ``output_eps``) for ``patience`` reports.
+    Either a ``grad_norm`` metric (a whole-model norm, or ``rescue.watch``'s smallest per-layer
+    norm) stays below ``grad_eps`` for ``patience`` of its observations while every loss has
+    barely moved over the whole run (its levels span less than ``flat`` of where it started:
+    an output bias learning the class prior creeps, a network learning moves), or an
+    ``output_std`` metric falls below ``collapse`` times its first level (or below
+    ``output_eps``) for ``patience`` observations. A zero gradient next to a loss that moves a
+    lot is a logging bug instead (``silent_metric``, seed 003).
 
     >>> from rescue.stream import MetricStream
     >>> stream, detector = MetricStream(), DeadOutput(patience=3)
@@ -32,7 +33,7 @@ class DeadOutput(Detector):
         self,
         patience: int = 10,
         grad_eps: float = 1e-8,
-        flat: float = 0.01,
+        flat: float = 0.2,
         collapse: float = 0.01,
         output_eps: float = 1e-8,
     ) -> None:
@@ -45,18 +46,23 @@ class DeadOutput(Detector):
 
     def on_report(self, stream: MetricStream) -> Finding | None:
         for series in stream.of_kind(Kind.GRAD_NORM):
-            zero = abs(series.last) < self.grad_eps and self._losses_flat(stream)
+            if not stream.observed(series):
+                continue
+            zero = abs(series.last) < self.grad_eps and self._losses_barely_moved(stream)
             onset = self._streak.update(series.name, zero, stream.step)
             if onset is not None:
                 return self.finding(
                     stream,
                     series.name,
-                    f"{series.name} has been {series.last:.2g} with every loss flat for "
-                    f"{stream.step - onset + 1} reports",
+                    f"{series.name} has been {series.last:.2g} for "
+                    f"{self._streak.length(series.name)} reports while every loss barely "
+                    "moved: no gradient reaches the weights",
                     onset=onset,
                     grad_norm=series.last,
                 )
         for series in stream.of_kind(Kind.OUTPUT_STD):
+            if not stream.observed(series):
+                continue
             first = series.first
             collapsed = abs(series.last) < max(self.output_eps, self.collapse * abs(first))
             onset = self._streak.update(series.name, collapsed, stream.step)
@@ -72,10 +78,12 @@ class DeadOutput(Detector):
                 )
         return None
 
-    def _losses_flat(self, stream: MetricStream) -> bool:
+    def _losses_barely_moved(self, stream: MetricStream) -> bool:
         for loss in stream.of_kind(Kind.LOSS):
-            values = loss.window(self.patience)
-            mean = statistics.fmean(values) if values else 0.0
-            if mean and (max(values) - min(values)) / abs(mean) > self.flat:
+            if not loss.recent:
+                continue
+            span = loss.max_level - loss.min_level
+            scale = max(abs(loss.first), abs(loss.max_level))
+            if scale and span / scale > self.flat:
                 return False
         return True

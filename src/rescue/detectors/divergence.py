@@ -66,6 +66,8 @@ class Divergence(Detector):
     def on_report(self, stream: MetricStream) -> Finding | None:
         losses = list(stream.losses())
         for series in losses:
+            if not stream.observed(series):
+                continue
             best, level = series.min_level, series.level
             climb = level - best
             climbing = (
@@ -86,7 +88,8 @@ class Divergence(Detector):
                     stream,
                     series.name,
                     f"{series.name} rose {pct(level / best)} above its best "
-                    f"({best:.4g} -> {level:.4g}) over {stream.step - onset + 1} reports",
+                    f"({best:.4g} -> {level:.4g}) over {self._streak.length(series.name)} "
+                    "reports",
                     onset=onset,
                     best=best,
                     best_step=series.min_level_step,
@@ -95,7 +98,7 @@ class Divergence(Detector):
         return None
 
     def _trending_up(self, stream: MetricStream, series: Series) -> bool:
-        since_best = stream.step - series.min_level_step + 2  # include the reports at the best
+        since_best = series.count - series.min_level_index + 1  # with the report at the best
         values = series.window(min(TREND_WINDOW, max(since_best, 3)))
         return upward_trend(values) >= self.trend
 

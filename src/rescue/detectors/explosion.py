@@ -36,14 +36,22 @@ class Explosion(Detector):
 
     def on_report(self, stream: MetricStream) -> Finding | None:
         for series in stream.of_kind(Kind.LOSS):
+            if not stream.observed(series):
+                continue
             level, early = series.level, series.early_scale
             grown = not series.ever_negative and early > 0 and level > self.growth * early
-            huge = self.ceiling is not None and abs(level) > self.ceiling
+            # A success target states the metric's scale: a summed loss whose target is 2e4
+            # lives above any fixed ceiling.
+            target = stream.targets.get(series.name)
+            scale = self.ceiling
+            if scale is not None and target is not None and target.below is not None:
+                scale = max(scale, 10 * abs(target.below))
+            huge = scale is not None and abs(level) > scale
             onset = self._streak.update(series.name, grown or huge, stream.step)
             if onset is None:
                 continue
             if huge:
-                why = f"{series.name} is {level:.4g}, above the natural scale {self.ceiling:g}"
+                why = f"{series.name} is {level:.4g}, above the natural scale {scale:g}"
             else:
                 why = (
                     f"{series.name} is {level / early:.0f}x its early scale "

@@ -55,9 +55,9 @@ class GeneralizationGap(Detector):
         self._streak = Streak(self.patience)
 
     def on_report(self, stream: MetricStream) -> Finding | None:
-        if stream.step < self.grace:
-            return None
         for held in stream.of_kind(Kind.LOSS):
+            if not stream.observed(held) or held.count <= self.grace:
+                continue
             train = training_partner(stream, held.name)
             if train is None or train.level <= 0 or len(held.levels) <= self.patience:
                 continue

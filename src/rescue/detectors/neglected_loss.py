@@ -40,10 +40,10 @@ class NeglectedLoss(Detector):
         self._streak = Streak(self.patience)
 
     def on_report(self, stream: MetricStream) -> Finding | None:
-        if stream.step < self.grace:
-            return None
         losses = [s for s in stream.losses() if s.first_level > 0 and s.level > 0]
         for lagging in losses:
+            if not stream.observed(lagging) or lagging.count <= self.grace:
+                continue
             target = stream.targets.get(lagging.name)
             if target is None or not family(lagging.name):
                 continue

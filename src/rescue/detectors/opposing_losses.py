@@ -37,6 +37,8 @@ class OpposingLosses(Detector):
         if len(losses) < 2 or stream.score_improving(self.score_window) is not None:
             return None
         for rising in losses:
+            if not stream.observed(rising):
+                continue
             up = rising.level > (1 + self.rise) * rising.first_level
             falling = next(
                 (

@@ -55,7 +55,7 @@ class Oscillation(Detector):
         if stream.score_near_best(self.score_holding) is not None:
             return None
         for series in stream.losses():
-            if len(series.recent) < self.window:
+            if not stream.observed(series) or len(series.recent) < self.window:
                 continue
             values = series.window(self.window)
             mean = statistics.fmean(values)

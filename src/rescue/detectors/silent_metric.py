@@ -40,12 +40,14 @@ class SilentMetric(Detector):
 
     def on_report(self, stream: MetricStream) -> Finding | None:
         for series in stream.series.values():
-            unchanged = stream.step - series.unchanged_since + 1
-            if series.name in self._flagged | self.ignore or unchanged < self.window:
+            if series.name in self._flagged | self.ignore or not stream.observed(series):
+                continue
+            unchanged = series.unchanged_for  # its own observations: a metric printed once
+            if unchanged < self.window:  # before training is not silent
                 continue
             if series.kind is Kind.LOSS:
                 continue  # a loss that never changes is stuck_constant's business
-            mover = self._moving_loss(stream, unchanged)
+            mover = self._moving_loss(stream, stream.step - series.unchanged_since + 1)
             if mover is None:
                 continue
             loss_name, change = mover

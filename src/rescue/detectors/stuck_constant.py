@@ -42,7 +42,7 @@ class StuckConstant(Detector):
 
     def on_report(self, stream: MetricStream) -> Finding | None:
         for series in stream.losses():
-            if len(series.recent) < self.window:
+            if not stream.observed(series) or len(series.recent) < self.window:
                 continue
             values = series.window(self.window)
             mean = statistics.fmean(values)

@@ -41,8 +41,6 @@ class UniformCollapse(Detector):
         self._streak = Streak(check_count("patience", patience))
 
     def on_report(self, stream: MetricStream) -> Finding | None:
-        if stream.step < self.grace:
-            return None
         k = self.classes or max(
             (len(d.last) for d in stream.distributions_of_kind(Kind.CLASS_USAGE)), default=0
         )
@@ -52,6 +50,8 @@ class UniformCollapse(Detector):
         kls = list(stream.of_kind(Kind.KL))
         kl_zero = all(abs(kl.level) < self.kl_eps for kl in kls)
         for series in stream.of_kind(Kind.ENTROPY):
+            if not stream.observed(series) or series.count <= self.grace:
+                continue
             uniform = series.level >= self.near_max * max_entropy and kl_zero
             onset = self._streak.update(series.name, uniform, stream.step)
             if onset is not None:

@@ -7,7 +7,6 @@ another with ``extends: default`` and override only what it names.
 from __future__ import annotations
 
 import importlib.resources
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -15,11 +14,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rescue.config import Knob
 from rescue.detectors import RUN_SIGNATURES, Detector, detector_class
 from rescue.errors import RescueError
-from rescue.findings import Finding
-from rescue.remedies import Lessons, Remedy
+from rescue.policy.remedies import Remedy
 from rescue.yaml_loader import load_yaml
 
 
@@ -36,19 +33,40 @@ class Rule(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     detector: str | None = None
     remedies: list[str] = Field(default_factory=list)
+    # Observations the finding must keep holding, after its detector is sure, before it
+    # stops the run: for signatures that can be transient.
+    confirm: int = Field(default=0, ge=0)
+    # Hold a restart off while every success target is on course to be met.
+    hold_on_course: bool = True
+    # What the signature says about the step size (see rescue.policy.evidence): too_high,
+    # too_low, neutral, or auto (read off the watched metric's course); firm: whether that may
+    # bound a knob's bracket, or only steer the next move.
+    side: Literal["too_high", "too_low", "neutral", "auto"] = "neutral"
+    firm: bool = True
 
 
-@dataclass(frozen=True)
-class Choice:
-    """The remedy chosen for a finding, with the search space of the next run."""
+class Role(BaseModel):
+    """One entry under ``roles:``: how a knob of the role relates to the step size."""
 
-    remedy: Remedy
-    space: dict[str, Any]
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: Literal["larger", "smaller", "unrelated"] = "unrelated"
+
+    @property
+    def polarity(self) -> int:
+        return {"larger": 1, "smaller": -1, "unrelated": 0}[self.steps]
 
 
-@dataclass(frozen=True)
-class CannotRemedy:
-    reason: str
+class SearchSettings(BaseModel):
+    """``search:``: how the next values are drawn."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sampler: Literal["tpe", "random"] = "tpe"  # inside each remedy's range
+    startup: int = Field(default=2, ge=0)  # runs before TPE models the study (n_startup_trials)
+    beyond_chain: bool = True  # when a signature's remedies are used up: other knobs, then all
+    # Of a range, the fraction next to each end that is a value known to fail left out.
+    margin: float = Field(default=0.2, ge=0.0, lt=0.5)
 
 
 @dataclass
@@ -56,11 +74,19 @@ class Policy:
     source: str
     rules: dict[str, Rule]
     remedies: dict[str, Remedy]
-    skipped: list[str] = field(default_factory=list)
+    role_specs: dict[str, Role] = field(default_factory=dict)
+    fallback: list[str] = field(default_factory=list)
+    search: SearchSettings = field(default_factory=SearchSettings)
 
     @property
     def roles(self) -> tuple[str, ...]:
-        return tuple(sorted({r.role for r in self.remedies.values() if r.role}))
+        named = {r.role for r in self.remedies.values() if r.role} | set(self.role_specs)
+        return tuple(sorted(named))
+
+    def polarity(self, role: str) -> int:
+        """+1 when a larger value of a knob of ``role`` takes larger steps, -1 smaller, 0."""
+        spec = self.role_specs.get(role)
+        return spec.polarity if spec else 0
 
     def detectors(self) -> list[Detector]:
         """Fresh detectors for one run, in order of precedence."""
@@ -78,44 +104,13 @@ class Policy:
         order = list(self.rules)
         return order.index(signature) if signature in order else len(order)
 
-    def choose(
-        self,
-        finding: Finding,
-        tried: Counter[tuple[str, str]],
-        knobs: dict[str, Knob],
-        config: dict[str, Any],
-        lessons: Lessons,
-    ) -> Choice | CannotRemedy:
-        """The first remedy in the signature's list that is not used up and can change a knob."""
-        rule = self.rules.get(finding.signature)
-        names = rule.remedies if rule else []
-        if not names:
-            return CannotRemedy(f"the policy has no remedy for {finding.signature}")
-        why_not = []
-        for name in names:
-            remedy = self.remedies[name]
-            if tried[(finding.signature, name)] >= remedy.tries:
-                why_not.append(f"{name} tried {remedy.tries}x already")
-                continue
-            if remedy.role is None:
-                return Choice(remedy, {})
-            if not any(k.role == remedy.role for k in knobs.values()):
-                why_not.append(f"no knob with role {remedy.role} for {name}")
-                continue
-            space = remedy.search_space(knobs, config, lessons)
-            if not space:
-                why_not.append(f"{name} has no value left to try for role {remedy.role}")
-                continue
-            return Choice(remedy, space)
-        return CannotRemedy(f"cannot remedy {finding.signature}: " + "; ".join(why_not))
-
 
 def policy_dir() -> Path:
     """Installed: the package's bundled copy; from a checkout: the top-level ``policies/``."""
     bundled = Path(str(importlib.resources.files("rescue"))) / "policies"
     if bundled.is_dir():
         return bundled
-    return Path(__file__).resolve().parents[2] / "policies"
+    return Path(__file__).resolve().parents[3] / "policies"
 
 
 def available_policies() -> list[str]:
@@ -126,18 +121,30 @@ def load_policy(name_or_path: str, relative_to: Path | None = None) -> Policy:
     """``default`` (a name under policies/) or a path to a YAML file."""
     raw, source = _read(name_or_path, relative_to)
     base_name = raw.pop("extends", None)
+    top: dict[str, Any] = {}
     if base_name is not None:
         base = load_policy(base_name, Path(source).parent)
         rules_raw = {k: v.model_dump() for k, v in base.rules.items()}
         remedies_raw = {k: v.model_dump(exclude={"name"}) for k, v in base.remedies.items()}
+        top = {
+            "roles": {k: v.model_dump() for k, v in base.role_specs.items()},
+            "fallback": list(base.fallback),
+            "search": base.search.model_dump(),
+        }
     else:
         rules_raw, remedies_raw = {}, {}
-    unknown = set(raw) - {"signatures", "remedies"}
+    unknown = set(raw) - {"signatures", "remedies", *TOP_KEYS}
     if unknown:
         raise PolicyError(
-            f"{source}: {sorted(unknown)[0]}: expected one of ['extends', 'signatures', "
-            "'remedies']; unknown key"
+            f"{source}: {sorted(unknown)[0]}: expected one of "
+            f"{['extends', 'signatures', 'remedies', *TOP_KEYS]}; unknown key"
         )
+    for key in TOP_KEYS:
+        if key in raw:
+            value = raw[key]
+            if key in ("roles", "search") and isinstance(value, dict):
+                value = {**(top.get(key) or {}), **value}
+            top[key] = value
     for signature, entry in (raw.get("signatures") or {}).items():
         merged = {**rules_raw.get(signature, {}), **(entry or {})}
         if entry and "params" in entry and signature in rules_raw:
@@ -145,7 +152,10 @@ def load_policy(name_or_path: str, relative_to: Path | None = None) -> Policy:
         rules_raw[signature] = merged
     for name, entry in (raw.get("remedies") or {}).items():
         remedies_raw[name] = entry or {}
-    return _build(source, rules_raw, remedies_raw)
+    return _build(source, rules_raw, remedies_raw, top)
+
+
+TOP_KEYS = ("roles", "fallback", "search")
 
 
 def _read(name_or_path: str, relative_to: Path | None) -> tuple[dict[str, Any], str]:
@@ -169,7 +179,7 @@ def _read(name_or_path: str, relative_to: Path | None) -> tuple[dict[str, Any], 
     return raw, str(path)
 
 
-def _build(source: str, rules_raw: dict, remedies_raw: dict) -> Policy:
+def _build(source: str, rules_raw: dict, remedies_raw: dict, top: dict[str, Any]) -> Policy:
     remedies = {}
     for name, entry in remedies_raw.items():
         try:
@@ -195,8 +205,29 @@ def _build(source: str, rules_raw: dict, remedies_raw: dict) -> Policy:
                 raise PolicyError(f"{source}: signatures.{signature}: {exc}") from None
         elif signature == "stall" and set(rule.params) - {"seconds"}:
             raise PolicyError(f"{source}: signatures.stall.params: expected only `seconds`")
+        elif signature == "misconfigured" and (rule.remedies or rule.action != "restart"):
+            raise PolicyError(
+                f"{source}: signatures.misconfigured: expected no remedies (a run without the "
+                "metrics the cfg needs ends the rescue)"
+            )
         rules[signature] = rule
-    return Policy(source=source, rules=rules, remedies=remedies)
+    roles = {}
+    for name, entry in (top.get("roles") or {}).items():
+        try:
+            roles[name] = Role.model_validate(entry or {})
+        except ValidationError as exc:
+            raise PolicyError(f"{source}: roles.{name}: {_first(exc)}") from None
+    fallback = top.get("fallback") or []
+    if not isinstance(fallback, list) or any(name not in remedies for name in fallback):
+        raise PolicyError(
+            f"{source}: fallback: expected a list of remedies defined under remedies "
+            f"({', '.join(remedies)}), got {fallback!r}"
+        )
+    try:
+        search = SearchSettings.model_validate(top.get("search") or {})
+    except ValidationError as exc:
+        raise PolicyError(f"{source}: search.{_first(exc)}") from None
+    return Policy(source, rules, remedies, roles, list(fallback), search)
 
 
 def _first(exc: ValidationError) -> str:

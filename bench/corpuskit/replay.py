@@ -1,0 +1,145 @@
+"""rescue's supervisor on a case, with runs replayed from direct recordings instead of Ray.
+
+Everything but the Ray adapter is the product: the policy, the detectors on the stream, the
+remedy choice and the Optuna study. A run is its recording fed report by report to the
+supervisor's watcher, which stops it where a live run would stop (training is seeded, so the
+reports of a run do not depend on whether it is watched); a config not yet recorded is run
+directly first. ``bench/corpus.py --runner ray`` runs the real command line instead.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corpuskit.cases import Case
+from corpuskit.recording import record
+from rescue.command_line import CommandSpec
+from rescue.findings import Finding
+from rescue.policy import load_policy
+from rescue.ray_runner import Execution, RunWatcher
+from rescue.record import RescueReport, RunRecord
+from rescue.study import RescueStudy, default_storage
+from rescue.supervisor import Job, Supervisor
+
+
+@dataclass
+class Spent:
+    """What the replayed runs cost: reports consumed and the training time they stand for."""
+
+    reports: int = 0
+    seconds: float = 0.0
+    recordings: list[str] = field(default_factory=list)
+
+
+class ReplayRunner:
+    """Stands where :class:`~rescue.ray_runner.RayRunner` stands for the supervisor."""
+
+    address = None
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.spent = Spent()
+
+    def start(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def run(
+        self,
+        name: str,
+        script: str,
+        entry: str,
+        config: dict[str, Any],
+        watcher: RunWatcher,
+        resume_from: str | None = None,
+        command: CommandSpec | None = None,
+        log_dir: str | None = None,
+        on_checkpoint: Any = None,
+    ) -> Execution:
+        rec = record(self.case, dict(config))
+        watcher.begin()
+        consumed = 0
+        status = None
+        for metrics in rec.reports:
+            consumed += 1
+            if watcher.on_report(metrics):
+                status = "stopped"
+                break
+        self.spent.reports += consumed
+        if rec.reports:
+            self.spent.seconds += rec.seconds * consumed / len(rec.reports)
+        if status is not None:
+            return Execution("stopped")
+        if rec.status == "completed":
+            return Execution("completed")
+        return Execution("crashed", rec.error or rec.status)
+
+
+class _Silent:
+    def run_started(self, record: RunRecord, changes: dict[str, list[Any]]) -> None:
+        pass
+
+    def reported(self, step: int, metrics: Any, findings: list[Finding]) -> None:
+        pass
+
+    def run_ended(self, record: RunRecord) -> None:
+        pass
+
+    def finished(self, report: RescueReport) -> None:
+        pass
+
+
+class _NoPage(Supervisor):
+    def _render(self) -> None:  # the page is not what is measured
+        pass
+
+
+def job_of(case: Case) -> Job:
+    command = None
+    if case.command is not None:
+        spec = case.cfg.command
+        command = CommandSpec(tuple(case.command), spec.args, spec.metrics)
+    script = case.script if case.script is not None else case.program()
+    return Job(script, "train" if case.script else "", case.cfg, case.cfg_path, command)
+
+
+@dataclass
+class ReplayResult:
+    report: RescueReport | None
+    spent: Spent
+    error: str | None
+    seconds: float
+
+
+def replay_rescue(
+    case: Case, seed: int = 0, out: Path | None = None, search: dict[str, Any] | None = None
+) -> ReplayResult:
+    """The supervisor's whole rescue of ``case``, runs replayed; never raises. ``search``
+    overrides the policy's ``search:`` settings (the ablations)."""
+    started = time.monotonic()
+    runner = ReplayRunner(case)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = out or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            policy = load_policy(case.cfg.policy, case.folder)
+            storage, name = default_storage(folder), f"corpus-{case.name}"
+            if hasattr(policy, "search"):
+                if search:
+                    policy.search = policy.search.model_copy(update=search)
+                study = RescueStudy(storage, name, seed=seed, search=policy.search)
+            else:  # a version of rescue from before the search settings (--rescue-src)
+                study = RescueStudy(storage, name, seed=seed)
+            supervisor = _NoPage(job_of(case), policy, runner, study, folder, _Silent())
+            report = supervisor.rescue()
+            error = None
+        except Exception:
+            report, error = None, traceback.format_exc()
+    return ReplayResult(report, runner.spent, error, time.monotonic() - started)

@@ -1,0 +1,308 @@
+"""What the runs so far taught about each knob value.
+
+After every run the supervisor records an :class:`Observation`: the run's knob values, and
+which way it says the step size was wrong (its :class:`Side`):
+
+- *too high*: non-finite values, an explosion, divergence, oscillation, large updates, or a
+  run that blew up within its first reports and stayed high (or, as a hint that bounds
+  nothing, one getting steadily worse at its end);
+- *too low*: a plateau or a missed target while the run was still improving;
+- *neutral*: anything else (a collapse, a dead head, a run stuck without a trend).
+
+A knob's role says how its value relates to the step size (a larger learning rate, momentum or
+clipping threshold takes larger steps; a longer warm-up or a larger batch smaller ones), so a
+run's side becomes a verdict on each knob value. For a numeric knob the firm verdicts make a
+*bracket*: the highest value known to be too low and the lowest known to be too high, among
+the runs whose other knobs held the values they hold now (a bracket on the learning rate does
+not survive a change of initialisation). Categorical knobs remember which choices were run.
+
+>>> obs = Observation(0, {"lr": 1.0}, healthy=False, signature="divergence",
+...                   side=Side.HIGH, firm=True, why="divergence")
+>>> evidence = Evidence([obs])
+>>> evidence.bracket("lr", {"lr": 0.1}, {"lr": 1})
+(None, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+from typing import Any, Literal
+
+from rescue.course import Course
+
+# A run whose watched loss stayed this many times above the first value another run of the same
+# model reported had blown up before its own first report.
+BLOWN_UP = 3.0
+
+
+class Side(str, Enum):
+    """Which way a run says the step size was wrong."""
+
+    HIGH = "too_high"
+    LOW = "too_low"
+    NEUTRAL = "neutral"
+
+
+Verdict = Literal["too_high", "too_low", "failed", "healthy"]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One finished run, as evidence. ``config`` holds its knob values; ``firm`` says whether
+    its side may bound a bracket (a side read from a curve's shape only steers the next move).
+    ``metric``, ``first`` and ``level``: its watched metric's first value and final level."""
+
+    run: int
+    config: dict[str, Any]
+    healthy: bool
+    signature: str | None
+    side: Side
+    firm: bool
+    why: str
+    health: float | None = None
+    metric: str | None = None
+    first: float | None = None
+    level: float | None = None
+    basis: str | None = None  # "target": health from the success targets; "loss": from a loss
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["side"] = self.side.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Observation:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["side"] = Side(known["side"])
+        for key in ("health", "first", "level"):  # report.json writes non-finite as strings
+            if isinstance(known.get(key), str):
+                known[key] = float(known[key])
+        return cls(**known)
+
+
+def read_side(
+    spec: str, firm: bool, signature: str, course: Course | None
+) -> tuple[Side, bool, str]:
+    """The side of a run diagnosed as ``signature``, whose rule says ``spec`` (``too_high``,
+    ``too_low``, ``neutral`` or ``auto``: read it off the watched metric's course)."""
+    if spec == "too_high":
+        return Side.HIGH, firm, f"{signature}: the steps were too large"
+    if spec == "too_low":
+        return Side.LOW, firm, f"{signature}: the steps were too small"
+    if spec == "auto" and course is not None:
+        if course.early_spike:
+            return (
+                Side.HIGH,
+                True,
+                f"{signature}: {course.metric} blew up within its first reports "
+                f"({course.first:.4g} -> above {2 * course.first:.4g}) and stayed high",
+            )
+        if course.improving:
+            return (
+                Side.LOW,
+                True,
+                f"{signature}: {course.metric} was still improving at the end "
+                f"({course.trend:.2g} decades per report)",
+            )
+        if course.degraded:  # training left it worse than it started: the steps hurt
+            return (
+                Side.HIGH,
+                False,
+                f"{signature}: {course.metric} ended worse than it started "
+                f"({course.first:.4g} -> {course.level:.4g})",
+            )
+        if course.worsening:  # climbing away from its best: the run is diverging slowly
+            return (
+                Side.HIGH,
+                False,
+                f"{signature}: {course.metric} was getting worse at the end "
+                f"({course.best:.4g} at best, {course.level:.4g} at the end)",
+            )
+    return Side.NEUTRAL, False, f"{signature}: says nothing about the step size"
+
+
+@dataclass
+class Evidence:
+    """Every run's observation, in order."""
+
+    observations: list[Observation] = field(default_factory=list)
+
+    def add(self, observation: Observation) -> Observation:
+        """Record ``observation``, read against the runs before it (see :meth:`_blown_up`)."""
+        observation = self._blown_up(observation)
+        self.observations.append(observation)
+        return observation
+
+    def _blown_up(self, obs: Observation) -> Observation:
+        """A run stuck far above the first value another run of the same model reported had
+        blown up before its own first report: logging every N steps hides the blow-up, but
+        not the level an untrained model starts from."""
+        if obs.side is not Side.NEUTRAL or obs.healthy or obs.level is None:
+            return obs
+        firsts = [
+            o.first
+            for o in self.observations
+            if o.metric == obs.metric
+            and o.first is not None
+            and o.first > 0
+            and _same_categories(o.config, obs.config)
+        ]
+        if firsts and obs.level > BLOWN_UP * min(firsts):
+            why = (
+                f"{obs.why}; but {obs.metric} stayed at {obs.level:.4g}, over {BLOWN_UP:g}x the "
+                f"{min(firsts):.4g} another run started from: it had blown up"
+            )
+            return replace(obs, side=Side.HIGH, firm=False, why=why)
+        return obs
+
+    def verdict(self, obs: Observation, name: str, polarity: int) -> Verdict:
+        """What ``obs`` says of its value of knob ``name`` whose role has step ``polarity``
+        (+1: larger values take larger steps; -1: smaller; 0: unrelated)."""
+        if obs.healthy:
+            return "healthy"
+        if obs.side is Side.NEUTRAL or polarity == 0:
+            return "failed"
+        high = (obs.side is Side.HIGH) == (polarity > 0)
+        return "too_high" if high else "too_low"
+
+    def relevant(self, name: str, config: Mapping[str, Any]) -> list[Observation]:
+        """The runs whose other knobs held the values ``config`` holds now."""
+        return [
+            o
+            for o in self.observations
+            if all(o.config.get(k) == v for k, v in config.items() if k != name)
+        ]
+
+    def bracket(
+        self, name: str, config: Mapping[str, Any], polarities: Mapping[str, int]
+    ) -> tuple[float | None, float | None]:
+        """(the highest value known too low, the lowest known too high) for knob ``name``,
+        from firm verdicts of the relevant runs; contradictory evidence (a value too low above
+        one too high, as noise can give) keeps the too-high side, the firmer of the two."""
+        polarity = polarities.get(name, 0)
+        low: float | None = None
+        high: float | None = None
+        for obs in self.relevant(name, config):
+            value = obs.config.get(name)
+            if not obs.firm or not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            verdict = self.verdict(obs, name, polarity)
+            if verdict == "too_high":
+                high = value if high is None else min(high, value)
+            elif verdict == "too_low":
+                low = value if low is None else max(low, value)
+        if low is not None and high is not None and low >= high:
+            low = None
+        return low, high
+
+    def failures_on(
+        self, name: str, side: Verdict, config: Mapping[str, Any], polarity: int
+    ) -> int:
+        """How many relevant runs found knob ``name`` ``side`` (firmly): later moves that way
+        reach further."""
+        return sum(
+            1
+            for o in self.relevant(name, config)
+            if o.firm and self.verdict(o, name, polarity) == side
+        )
+
+    def last_move(self) -> tuple[str, float, float] | None:
+        """(knob, value before, value after) when the latest run changed exactly one numeric
+        knob of the run before it: a move whose effect can be read."""
+        if len(self.observations) < 2:
+            return None
+        before, after = self.observations[-2].config, self.observations[-1].config
+        changed = [k for k in after if after[k] != before.get(k)]
+        if len(changed) != 1 or not _number(after[changed[0]]):
+            return None
+        name = changed[0]
+        return name, float(before[name]), float(after[name])
+
+    def change(self) -> float | None:
+        """How much healthier the latest run was than the one before (negative: better, in
+        decades), or None when the two cannot be compared. A run stopped by a firm failure
+        before its targets were reported is worse than one that ran to its end."""
+        if len(self.observations) < 2:
+            return None
+        earlier, latest = self.observations[-2], self.observations[-1]
+        if earlier.health is None or latest.health is None:
+            return None
+        if earlier.basis == latest.basis:
+            return latest.health - earlier.health
+        failed = [o.firm and o.side is not Side.NEUTRAL for o in (earlier, latest)]
+        if failed == [False, True]:
+            return math.inf
+        if failed == [True, False]:
+            return -math.inf
+        return None
+
+    def moves_in_a_row(self, name: str, direction: str) -> int:
+        """How many of the latest runs moved knob ``name`` in ``direction``, one after the
+        other: a move that keeps not reaching the fix reaches further."""
+        count = 0
+        for before, after in zip(self.observations[-2::-1], self.observations[::-1]):
+            a, b = before.config.get(name), after.config.get(name)
+            if not (_number(a) and _number(b)) or a == b:
+                break
+            if (b > a) != (direction == "up"):
+                break
+            count += 1
+        return count
+
+    def tried(self, name: str) -> list[Any]:
+        """The values of knob ``name`` that ran, in order."""
+        return [o.config[name] for o in self.observations if name in o.config]
+
+    def ran(self, config: Mapping[str, Any]) -> bool:
+        return any(o.config == dict(config) for o in self.observations)
+
+    def per_knob(self, polarities: Mapping[str, int]) -> dict[str, list[dict[str, Any]]]:
+        """For report.json: every value each knob took, and what it led to."""
+        table: dict[str, list[dict[str, Any]]] = {}
+        for obs in self.observations:
+            for name, value in obs.config.items():
+                table.setdefault(name, []).append(
+                    {
+                        "run": obs.run,
+                        "value": value,
+                        "verdict": self.verdict(obs, name, polarities.get(name, 0)),
+                        "firm": obs.firm,
+                        "why": obs.why,
+                    }
+                )
+        return table
+
+    def lessons(
+        self, config: Mapping[str, Any], polarities: Mapping[str, int], categorical: Iterable[str]
+    ) -> dict[str, Any]:
+        """report.json's ``lessons``: the brackets around ``config`` and the failed choices."""
+        upper, lower, excluded = {}, {}, {}
+        categorical = set(categorical)
+        for name in config:
+            if name in categorical:
+                failed = {str(o.config[name]) for o in self.observations if not o.healthy}
+                if failed:
+                    excluded[name] = sorted(failed)
+                continue
+            low, high = self.bracket(name, config, polarities)
+            if low is not None:
+                lower[name] = low
+            if high is not None:
+                upper[name] = high
+        return {"upper": upper, "lower": lower, "excluded": excluded}
+
+
+def _same_categories(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Same model and data: every non-numeric knob holds the same choice."""
+    return all(
+        a.get(k) == v
+        for k, v in b.items()
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+    )
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
