@@ -293,6 +293,7 @@ def test_a_run_stuck_far_above_where_another_run_started_had_blown_up():
         metric="loss",
         first=2.3,
         level=1.9,
+        lower=True,
     )
     evidence.add(first)
     stuck = Observation(
@@ -306,6 +307,7 @@ def test_a_run_stuck_far_above_where_another_run_started_had_blown_up():
         metric="loss",
         first=40.0,
         level=41.0,
+        lower=True,
     )
     assert evidence.add(stuck).side is Side.HIGH
 
@@ -452,3 +454,48 @@ def test_no_range_is_ever_empty_or_crosses_the_evidence():
         assert 1e-6 <= dist.low <= dist.high <= 1.0 and math.isfinite(dist.low)
         assert low is None or dist.low > low
         assert high is None or dist.high < high
+
+
+def test_a_step_size_knob_at_the_end_of_its_domain_is_the_first_suspect():
+    # Divergence lists lr_cut first, but a momentum of 0.999 in [0, 0.999] is moved first.
+    momentum = Knob(role="momentum", low=0.0, high=0.999)
+    knobs = {"lr": LR, "m": momentum}
+    choice = next_move("divergence", {"lr": 0.05, "m": 0.999}, knobs)
+    assert choice.name == "momentum_cut" and choice.space["m"].high < 0.999
+    # A usual momentum, or a knob turned off (clipping at 0), is no suspect.
+    assert next_move("divergence", {"lr": 0.05, "m": 0.9}, knobs).name == "lr_cut"
+    clip = Knob(role="grad_clip", low=0.0, high=10.0)
+    assert next_move("divergence", {"lr": 0.05, "c": 0.0}, {"lr": LR, "c": clip}).name == "lr_cut"
+
+
+def test_a_number_put_back_returns_to_its_value_in_the_healthiest_run():
+    # lr 0.003 -> 0.06 made it worse, -> 3e-5 changed little: when init moves next, lr goes
+    # back to 0.003 (the healthiest run's), not to 0.06 (the value before the last move).
+    evidence = Evidence()
+    for run, (lr, health) in enumerate([(0.003, 0.31), (0.06, 0.55), (3e-5, 0.52)]):
+        evidence.add(
+            Observation(
+                run,
+                {"lr": lr, "init": "constant"},
+                False,
+                "missed_target",
+                Side.NEUTRAL,
+                False,
+                "x",
+                health=health,
+                basis="target",
+            )
+        )
+    knobs = {"lr": LR, "init": Knob(role="init", choices=["zeros", "constant", "default"])}
+    config = {"lr": 3e-5, "init": "constant"}
+    choice = choose(
+        POLICY,
+        finding("dead_output"),
+        evidence.observations[-1],
+        evidence,
+        knobs,
+        config,
+        Counter(),
+    )
+    assert choice.name == "reinit" and choice.reset == {"lr": 0.003}
+    assert choice.space == {"init": CategoricalDistribution(["default", "zeros"])}

@@ -44,6 +44,7 @@ class Course:
     lower_is_better: bool
     observations: int
     first: float
+    first_level: float
     best: float
     level: float
     trend: float
@@ -59,10 +60,11 @@ class Course:
     def degraded(self) -> bool:
         """Training left the metric worse than where it started: a return fallen below the
         first episodes', a loss above its first report."""
-        if self.observations < MIN_OBSERVATIONS or not math.isfinite(self.first):
+        start = self.first_level  # the median of its first three: not one noisy episode
+        if self.observations < MIN_OBSERVATIONS or not math.isfinite(start):
             return False
-        worse = self.level - self.first if self.lower_is_better else self.first - self.level
-        return worse > DEGRADED * abs(self.first)
+        worse = self.level - start if self.lower_is_better else start - self.level
+        return worse > DEGRADED * abs(start)
 
     @property
     def worsening(self) -> bool:
@@ -128,6 +130,7 @@ def course_of(stream: MetricStream) -> Course | None:
         lower_is_better=lower,
         observations=series.count,
         first=series.first,
+        first_level=series.first_level,
         best=series.min_level if lower else series.max_level,
         level=series.level,
         trend=trend,

@@ -2,8 +2,9 @@
 when a remedy changes a metric's units (a normalisation swap can move a loss by orders of
 magnitude).
 
-With a ``success`` target it is how far the first target metric is from its target, in
-decades: ``log10(value / target)`` for ``below``, ``log10(target / value)`` for ``above``
+With a ``success`` target it is how far the first target metric's level (the median of its
+last three values) is from its target, in decades: ``log10(value / target)`` for ``below``,
+``log10(target / value)`` for ``above``
 (<= 0 means met). Without one it is the first loss relative to its own first level,
 ``log10(level / first_level)``. Lower is better; non-finite values count as +10.
 """
@@ -31,9 +32,9 @@ def health(stream: MetricStream) -> float:
         series = stream.series.get(name)
         if series is None:
             continue
-        value = series.last
-        if not math.isfinite(value):
+        if not math.isfinite(series.last):
             return WORST
+        value = series.level  # the median of its last three: one noisy episode is not the run
         if target.below is not None:
             if target.below <= 0:
                 return _decades(1 + value - target.below)

@@ -118,7 +118,9 @@ class Supervisor:
             if record.status == "interrupted":
                 self._finish_trial(trial, record, watch, remedy=None)
                 return self._interrupted(interrupt.name if interrupt else "a signal", run, record)
-            observation = self._observe(record, watch, from_checkpoint=resume_from is not None)
+            observation = self._observe(
+                record, watch, from_checkpoint=resume_from is not None, moved=tuple(search)
+            )
 
             if record.verdict is None and record.met_success:
                 self._finish_trial(trial, record, watch, remedy=None)
@@ -195,7 +197,11 @@ class Supervisor:
             return None
 
     def _observe(
-        self, record: RunRecord, watch: RunWatch, from_checkpoint: bool = False
+        self,
+        record: RunRecord,
+        watch: RunWatch,
+        from_checkpoint: bool = False,
+        moved: tuple[str, ...] = (),
     ) -> Observation:
         """The run as evidence: which way it says the step size was wrong, from its verdict
         and the course of its watched metric. A run that went on from an earlier run's
@@ -230,6 +236,8 @@ class Supervisor:
                 first=course.first if course else None,
                 level=course.level if course else None,
                 basis=health_basis(watch.stream),
+                moved=moved,
+                lower=course.lower_is_better if course else None,
             )
         )
         record.evidence = observation.to_dict()

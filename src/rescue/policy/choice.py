@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 MIN_LOG_WIDTH = math.log(1.05)  # a log range narrower than 5% is exhausted
 MIN_WIDTH = 0.01  # a linear range narrower than 1% of the domain is exhausted
 MARGIN = 0.05  # health differences below this (in decades) are noise
+EXTREME = 0.05  # a value this close (a fraction of the domain) to one end of it is extreme
 EXPLORE = "explore"
 
 
@@ -90,7 +91,7 @@ def choose(
     if not chain:  # the policy says nothing is to be done (a crash, by default)
         return CannotRemedy(f"the policy has no remedy for {signature}")
     mover = _Mover(policy, observation, evidence, knobs, config)
-    lead = mover.follow_up(chain)
+    lead = mover.follow_up(chain) or mover.extreme(chain)
     if lead is not None:
         return lead
     # The other declared knobs' turn: remedies for roles the signature's own list does not
@@ -165,20 +166,55 @@ class _Mover:
             origin = after if bounded else before
             how = f"{name} {before:.4g} -> {after:.4g} made it worse: {direction} from {origin:.4g}"
         else:
-            if change >= -MARGIN and _lean(knob, after) != went:
-                return None  # no effect, and nothing says to go further that way
+            best = change < -MARGIN and self._healthiest(name) == after
+            if not best and _lean(knob, after) != went:
+                return None  # not the best run so far, and nothing says to go further
+            if self._tried_beyond(name, after, went):
+                return None  # further that way has run already
             direction, origin = went, after
             how = f"{name} {before:.4g} -> {after:.4g} did not get there: further {direction}"
         if side is not Side.NEUTRAL and self.polarities[name]:  # a shape's hint wins
             direction = _direction(None, self.polarities[name], side, knob, after) or direction
             origin = after
         remedy = self._remedy_for(knob.role, chain)
-        if remedy is None:
+        if remedy is None or not _may_go(remedy, direction):
             return None
         dist = self.region(name, knob, direction, remedy, origin)
         if dist is None:
             return None
         return Choice(remedy.name, {name: dist}, how, remedy, {name: direction})
+
+    def extreme(self, chain: list[str]) -> Choice | None:
+        """A step-size knob at the very end of its declared domain (momentum 0.999 of
+        [0, 0.999]) is the first suspect, moved inward, when the run's side does not point
+        the other way and the signature's first remedy would move another role."""
+        first = self.policy.remedies[chain[0]].role if chain else None
+        suspects = []
+        for name, knob in self.knobs.items():
+            polarity = self.polarities[name]
+            if knob.is_categorical or not polarity or knob.role == first:
+                continue
+            value = self.config[name]
+            where = _position(knob, value)
+            if where is None or EXTREME < where < 1 - EXTREME or value == 0:
+                continue  # (0 is a knob turned off, warm-up or clipping: not an extreme)
+            if self.evidence.observations[0].config.get(name) != value:
+                continue  # a value rescue chose is no suspect: the user's own setting is
+            inward: Direction = "down" if where >= 1 - EXTREME else "up"
+            side = self.observation.side
+            if side is not Side.NEUTRAL and _direction(None, polarity, side, knob, 0) != inward:
+                continue
+            suspects.append((min(where, 1 - where), name, inward))
+        for _, name, inward in sorted(suspects):
+            knob = self.knobs[name]
+            remedy = self._remedy_for(knob.role, chain)
+            if remedy is None or not _may_go(remedy, inward):
+                continue
+            dist = self.region(name, knob, inward, remedy)
+            if dist is not None:
+                why = f"{remedy.name} on {name}: {self.config[name]:g} is at the end of its domain"
+                return Choice(remedy.name, {name: dist}, why, remedy, {name: inward})
+        return None
 
     def _tried_beyond(self, name: str, value: float, direction: Direction) -> bool:
         """Whether a run with the other knobs as now had ``name`` beyond ``value`` that way."""
@@ -191,15 +227,33 @@ class _Mover:
         return False
 
     def undoing(self, choice: Choice) -> Choice:
-        """``choice``, putting back the number the last move changed when that did not help
-        and ``choice`` moves other knobs."""
-        move, change = self.evidence.last_move(), self.evidence.change()
-        if move is None or change is None or move[0] in choice.space or change < -MARGIN:
+        """``choice``, putting back the number the last move changed when that did not lead
+        to the healthiest run so far and ``choice`` moves other knobs: to its value in the
+        healthiest run."""
+        move = self.evidence.last_move()
+        if move is None or move[0] in choice.space:
             return choice
-        name, before, _ = move
-        value = int(before) if isinstance(self.config[name], int) else before
-        why = f"{choice.why}; {name} back to {before:.4g} (moving it did not help)"
+        name = move[0]
+        best = self._healthiest(name)
+        if best is None or best == self.config[name]:
+            return choice
+        value = int(best) if isinstance(self.config[name], int) else best
+        why = f"{choice.why}; {name} back to {best:.4g} (moving it did not help)"
         return replace(choice, reset={name: value}, why=why)
+
+    def _healthiest(self, name: str) -> Any:
+        """The value of ``name`` in the healthiest run with the other knobs as now (a health
+        read off a loss ranks below one read off the targets), the earliest among runs within
+        the noise of the best."""
+        runs = [o for o in self.evidence.relevant(name, self.config) if o.health is not None]
+        if not runs:
+            return None
+        top = min(_rank(o) for o in runs)
+        for obs in runs:  # in run order: the earliest as good as the best
+            rank = _rank(obs)
+            if rank[0] == top[0] and rank[1] <= top[1] + MARGIN:
+                return obs.config[name]
+        return None
 
     def _remedy_for(self, role: str, chain: list[str]) -> Remedy | None:
         """The remedy that moves knobs of ``role``: the signature's own, else the fallback's,
@@ -224,6 +278,8 @@ class _Mover:
                 direction = _direction(
                     remedy, self.polarities[name], self.observation.side, knob, self.config[name]
                 )
+                if direction is not None and not _may_go(remedy, direction):
+                    direction = None
                 dist = None if direction is None else self.region(name, knob, direction, remedy)
                 if dist is not None and direction is not None:
                     directions[name] = direction
@@ -233,7 +289,11 @@ class _Mover:
             self.why_not.append(f"{remedy.name}: {', '.join(mine)} has no value left to try")
             return None
         why = f"{remedy.name} on {', '.join(space)}"
-        turned = [d for d in directions.values() if remedy.direction and d != remedy.direction]
+        turned = [
+            d
+            for n, d in directions.items()
+            if remedy.direction and d != remedy.direction and self.config[n] > self.knobs[n].low
+        ]
         if turned:
             why += f" (turned {turned[0]}: {self.observation.why})"
         return Choice(remedy.name, space, why, remedy, directions)
@@ -330,16 +390,35 @@ def _direction(
 
 
 def _lean(knob: Knob, value: Any) -> Direction | None:
-    """ "up" in the lowest third of the domain (log scale on a log domain), "down" in the
+    """``up`` in the lowest third of the domain (log scale on a log domain), ``down`` in the
     highest, None in the middle."""
+    where = _position(knob, value)
+    if where is None:
+        return None
+    return "up" if where < 1 / 3 else "down" if where > 2 / 3 else None
+
+
+def _position(knob: Knob, value: Any) -> float | None:
+    """Where ``value`` lies in the knob's domain, 0 at its low end and 1 at its high end (on
+    the log scale of a log domain)."""
     if knob.is_categorical or not isinstance(value, (int, float)):
         return None
     assert knob.low is not None and knob.high is not None
     low, high, x = knob.low, knob.high, float(value)
     if knob.log and x > 0:
         low, high, x = math.log(low), math.log(high), math.log(x)
-    where = (x - low) / (high - low)
-    return "up" if where < 1 / 3 else "down" if where > 2 / 3 else None
+    return (x - low) / (high - low)
+
+
+def _rank(obs: Observation) -> tuple[bool, float]:
+    """Healthier first: a health read off the targets before one read off a loss."""
+    return obs.basis != "target", obs.health if obs.health is not None else math.inf
+
+
+def _may_go(remedy: Remedy, direction: Direction) -> bool:
+    """Whether ``remedy`` may move its knob in ``direction``: only its own way if it is not
+    ``reversible`` (a momentum cut never turns into a raise toward 1)."""
+    return remedy.reversible or remedy.direction in (None, direction)
 
 
 def _opposite(direction: Direction) -> Direction:

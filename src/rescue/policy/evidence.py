@@ -67,6 +67,8 @@ class Observation:
     first: float | None = None
     level: float | None = None
     basis: str | None = None  # "target": health from the success targets; "loss": from a loss
+    moved: tuple[str, ...] = ()  # the knobs the move that led to this run drew anew
+    lower: bool | None = None  # whether lower is better for the watched metric
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -77,6 +79,7 @@ class Observation:
     def from_dict(cls, data: Mapping[str, Any]) -> Observation:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["side"] = Side(known["side"])
+        known["moved"] = tuple(known.get("moved") or ())
         for key in ("health", "first", "level"):  # report.json writes non-finite as strings
             if isinstance(known.get(key), str):
                 known[key] = float(known[key])
@@ -140,8 +143,8 @@ class Evidence:
         """A run stuck far above the first value another run of the same model reported had
         blown up before its own first report: logging every N steps hides the blow-up, but
         not the level an untrained model starts from."""
-        if obs.side is not Side.NEUTRAL or obs.healthy or obs.level is None:
-            return obs
+        if obs.side is not Side.NEUTRAL or obs.healthy or obs.level is None or not obs.lower:
+            return obs  # (a loss: a score has no "untrained level" to blow up past)
         firsts = [
             o.first
             for o in self.observations
@@ -210,15 +213,19 @@ class Evidence:
         )
 
     def last_move(self) -> tuple[str, float, float] | None:
-        """(knob, value before, value after) when the latest run changed exactly one numeric
-        knob of the run before it: a move whose effect can be read."""
+        """(knob, value before, value after) when the move that led to the latest run drew
+        exactly one number anew (a knob put back beside it does not count): a move whose
+        effect can be read."""
         if len(self.observations) < 2:
             return None
-        before, after = self.observations[-2].config, self.observations[-1].config
-        changed = [k for k in after if after[k] != before.get(k)]
-        if len(changed) != 1 or not _number(after[changed[0]]):
+        latest = self.observations[-1]
+        before, after = self.observations[-2].config, latest.config
+        changed = list(latest.moved) or [k for k in after if after[k] != before.get(k)]
+        if len(changed) != 1 or not _number(after.get(changed[0])):
             return None
         name = changed[0]
+        if not _number(before.get(name)) or before[name] == after[name]:
+            return None
         return name, float(before[name]), float(after[name])
 
     def change(self) -> float | None:

@@ -31,6 +31,9 @@ class Remedy(BaseModel):
     # Turns in a row for one signature before the next remedy in its list gets one: a priority,
     # not a cap; a remedy whose knob still has room is tried again once the others had theirs.
     tries: int = Field(default=1, ge=1)
+    # Whether the evidence may turn the remedy around (a learning-rate cut into a raise);
+    # false for a knob whose other direction is rarely a fix (momentum toward 1).
+    reversible: bool = True
 
     @model_validator(mode="after")
     def _ranges(self) -> Remedy:
