@@ -81,7 +81,7 @@ def _stop(node: subprocess.Popen) -> None:
     # The node's Ray processes share its process group: they go with it.
     os.killpg(node.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        node.wait(timeout=15)
+        node.wait(timeout=3)  # `ray start --block` often outwaits a SIGTERM: no use waiting
     with contextlib.suppress(ProcessLookupError):
         os.killpg(node.pid, signal.SIGKILL)
     node.wait(timeout=15)

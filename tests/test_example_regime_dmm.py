@@ -21,7 +21,8 @@ def test_the_regime_dmm_example_is_rescued_from_class_collapse_by_input_normalis
     first, last = report["runs"][0], report["runs"][-1]
     # Stopped at about report 31: a collapse must last 20 reports after a grace of 10.
     assert first["status"] == "stopped" and first["reports"] < 40
-    finding = first["findings"][0]
+    # A collapsed classifier's accuracy is also frozen: a silent_metric warning may come first.
+    (finding,) = [f for f in first["findings"] if f["action"] == "restart"]
     assert finding["signature"] == "class_collapse" and finding["metric"] == "regime_usage"
     assert max(finding["evidence"]["usage"]) >= 0.95
     assert first["remedy"]["name"] == "normalization_swap"

@@ -19,7 +19,7 @@ SCRIPT = Path(__file__).parent / "scripts" / "checkpointed_sgd.py"
 CLI = [sys.executable, "-m", "rescue.cli"]
 ENV = {**os.environ, "RAY_CHDIR_TO_TRIAL_DIR": "0"}
 PACED = """\
-params: {lr: 0.05, epochs: 20, checkpoint_every: 5, epoch_seconds: 0.3, seed: 0}
+params: {lr: 0.05, epochs: 20, checkpoint_every: 5, epoch_seconds: 0.15, seed: 0}
 knobs:
   lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
 success:
@@ -71,6 +71,8 @@ def test_a_signal_mid_run_is_an_interruption_and_the_folder_resumes_to_the_end(t
     study = optuna.load_study(study_name=report["study"], storage=report["storage"])
     trial = study.trials[0]
     assert trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs
+    if sig == signal.SIGTERM:
+        return  # the folder is the same after either signal: resumed once, below, for SIGINT
 
     resumed = subprocess.run(
         [*CLI, "resume", str(out), "-q"], env=ENV, capture_output=True, text=True, timeout=600

@@ -14,6 +14,7 @@ import json
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,9 +91,13 @@ def rescue_sampler(
     settings = settings or SearchSettings()
     if settings.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(
-        n_startup_trials=settings.startup, seed=seed, gamma=no_good_trials
-    )
+    # ``gamma`` is deprecated since Optuna 4.9 and stays until 6.0 (the range we ask for);
+    # the warning would be printed at every rescue, about a choice made on purpose.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*gamma.*", category=FutureWarning)
+        return optuna.samplers.TPESampler(
+            n_startup_trials=settings.startup, seed=seed, gamma=no_good_trials
+        )
 
 
 def no_good_trials(n: int) -> int:

@@ -407,7 +407,13 @@ class Supervisor:
     def _resume_point(self, choice: Choice, record: RunRecord) -> str | None:
         if choice.restart != "checkpoint" or record.verdict is None:
             return None
-        onset = record.verdict.onset if record.verdict.onset is not None else record.verdict.step
+        # The earliest onset among the run's restart-worthy findings: a detector that reads a
+        # smoothed level dates the trouble later than one that reads the raw values.
+        onset = min(
+            f.onset if f.onset is not None else f.step
+            for f in record.findings
+            if f.action == "restart" or f is record.verdict
+        )
         before = [path for step, path in record.checkpoints if step < onset]
         return before[-1] if before else None
 
