@@ -185,7 +185,7 @@ class _CaptureSink:
         if self.on_report is not None and self.on_report(step, metrics):
             raise _Stop
 
-    def get_checkpoint(self) -> dict[str, Any] | None:
+    def get_checkpoint(self, weights_only: bool = True) -> dict[str, Any] | None:
         return None
 
 

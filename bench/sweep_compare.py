@@ -80,7 +80,7 @@ class _TrialSink:
         if self.trial.should_prune():
             raise optuna.TrialPruned()
 
-    def get_checkpoint(self):
+    def get_checkpoint(self, weights_only=True):
         return None
 
 

@@ -26,7 +26,7 @@ class Discard:
     def report(self, metrics, checkpoint) -> None:
         pass
 
-    def get_checkpoint(self):
+    def get_checkpoint(self, weights_only=True):
         return None
 
 

@@ -31,7 +31,7 @@ class FileSink:
     def report(self, metrics: Metrics, checkpoint: Mapping[str, Any] | None) -> None:
         self.file.write(json.dumps({k: _encode(v) for k, v in metrics.items()}) + "\n")
 
-    def get_checkpoint(self) -> dict[str, Any] | None:
+    def get_checkpoint(self, weights_only: bool = True) -> dict[str, Any] | None:
         return None
 
 

@@ -7,6 +7,8 @@
 #SBATCH --cpus-per-task=8           # CPUs each Ray node offers to runs
 #SBATCH --time=04:00:00
 #SBATCH --output=rescue-%j.log
+#SBATCH --requeue                   # a preempted or timed-out job may run again...
+#SBATCH --signal=B:TERM@120         # ...after SIGTERM to this script 2 minutes before the end
 
 set -euo pipefail
 script="${1:?usage: sbatch slurm_rescue.sh TRAIN.py CFG.yaml}"
@@ -34,12 +36,29 @@ done
 sleep 20
 
 # Results, checkpoints and the Optuna study go to a shared file system that every node reaches.
+# A requeued job keeps its id, so it finds its folder and resumes it.
 out="${RESCUE_OUT:-$PWD/rescue-runs/slurm-$SLURM_JOB_ID}"
+if [[ -f "$out/report.json" ]]; then
+    run=(rescue resume "$out" "$script" --config "$config" --address "$address")
+else
+    run=(rescue "$script" --config "$config" --address "$address" --out "$out")
+fi
 # rescue exits 0 when a run finished healthy (or was rescued), 3 when nothing could be
-# rescued, 2 on bad input; its last line says why. The job's exit code is rescue's.
+# rescued, 2 on bad input, 143 when SIGTERM stopped it (the folder resumes); its last line
+# says why. In the background so that this script can pass SLURM's SIGTERM on.
+"${run[@]}" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null' TERM
 set +e
-rescue "$script" --config "$config" --address "$address" --out "$out"
+wait "$pid"
 code=$?
+if [[ $code -ne 0 ]] && kill -0 "$pid" 2>/dev/null; then  # wait was cut short by the trap
+    wait "$pid"
+    code=$?
+fi
 set -e
 echo "rescue exited with $code; report: $out/report.json"
+if [[ $code -eq 143 ]]; then
+    scontrol requeue "$SLURM_JOB_ID"  # runs this script again, which resumes $out
+fi
 exit "$code"

@@ -3,7 +3,8 @@
     rescue train.py --config cfg.yaml [--entry NAME] [--out DIR] [--storage URL]
                    [--address ADDR] [--seed N] [--quiet]
     rescue --command "python plain.py" --config cfg.yaml ...
-    rescue resume OUTDIR [--address ADDR] [--quiet]
+    rescue resume OUTDIR [SCRIPT --config cfg.yaml | --command CMD ...] [--trust-outdir]
+                  [--address ADDR] [--quiet]
     rescue signatures [--policy NAME_OR_PATH]
     rescue report OUTDIR
     rescue sweep train.py --config cfg.yaml --trials N --parallel K ...   (see sweep_cli)
@@ -19,8 +20,9 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rescue.errors import RescueError
 
@@ -31,8 +33,10 @@ if TYPE_CHECKING:
     from rescue.resume import Saved
     from rescue.study import RescueStudy
     from rescue.supervisor import Job
+    from rescue.trust import Launch
 
 USAGE_EXIT = 2
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,16 +98,58 @@ def _rescue(argv: list[str]) -> int:
     script, entry, command = _what_to_run(args, config)
 
     out = args.out or Path("rescue-runs") / f"{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out = out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out, "--out")
 
     from rescue.study import RescueStudy, default_storage
     from rescue.supervisor import Job
+    from rescue.trust import remember
 
     storage = args.storage or default_storage(out)
-    study = RescueStudy(storage, f"rescue-{out.name}", seed=args.seed, search=policy.search)
+    address = args.address or config.ray.address
+    study = opened(
+        storage,
+        lambda: RescueStudy(storage, f"rescue-{out.name}", seed=args.seed, search=policy.search),
+    )
     job = Job(script, entry, config, args.config.resolve(), command)
-    return _supervise(job, policy, study, out, args.address or config.ray.address, args.quiet)
+    remember(_launch(out, job, storage, address))
+    return _supervise(job, policy, study, out, address, args.quiet)
+
+
+def output_folder(out: Path, option: str) -> Path:
+    """``out``, resolved and created; a path that is a file or cannot be written is bad input."""
+    out = out.resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".rescue-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise RescueError(
+            f"{option} {out}: expected a folder rescue can create and write to "
+            f"({exc.strerror or exc})"
+        ) from None
+    return out
+
+
+def opened(storage: str, open_study: Callable[[], T]) -> T:
+    """``open_study()``; a storage Optuna cannot open (a misspelt URL, a missing driver, a
+    journal file in a missing folder) is bad input, said in one line."""
+    try:
+        return open_study()
+    except RescueError:
+        raise
+    except Exception as exc:
+        raise RescueError(
+            f"--storage {storage}: cannot open this Optuna storage ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
+
+
+def _launch(out: Path, job: Job, storage: str, address: str | None) -> Launch:
+    from rescue.trust import Launch
+
+    command = job.command.to_dict() if job.command is not None else None
+    return Launch.of(out, job.script, job.entry, command, job.config_file, storage, address)
 
 
 def _resume(argv: list[str]) -> int:
@@ -113,6 +159,23 @@ def _resume(argv: list[str]) -> int:
         "lost): finished runs are kept, a run in flight is restarted with the same config.",
     )
     parser.add_argument("out", type=Path, help="the rescue's or sweep's output folder (--out)")
+    parser.add_argument(
+        "script",
+        type=Path,
+        nargs="?",
+        help="the training script it was started with (needed, with --config, when this "
+        "account did not start it; see --trust-outdir)",
+    )
+    parser.add_argument("--config", "-c", type=Path, help="the cfg.yaml it was started with")
+    parser.add_argument("--command", help="the plain script's command line it was started with")
+    parser.add_argument("--entry", help="the function it was started with")
+    parser.add_argument("--storage", help="the Optuna storage it was started with")
+    parser.add_argument(
+        "--trust-outdir",
+        action="store_true",
+        help="run what OUTDIR's report.json names (script, cfg, command, storage, Ray address, "
+        "checkpoints) without checking it: only for a folder you trust",
+    )
     parser.add_argument("--address", help="a Ray cluster (default: the one recorded, or local)")
     parser.add_argument(
         "--quiet",
@@ -121,12 +184,14 @@ def _resume(argv: list[str]) -> int:
         help="print nothing but the verdict of a failed rescue",
     )
     args = parser.parse_args(argv)
+    if (args.script or args.command) and args.config is None:
+        parser.error("naming the script or command again needs --config too")
     from rescue.sweep_resume import is_sweep_folder
 
     if is_sweep_folder(args.out):
         from rescue.sweep_cli import resume_sweep
 
-        return resume_sweep(args.out, args.address, args.quiet)
+        return resume_sweep(args)
 
     from rescue.resume import load_saved, set_aside
 
@@ -136,7 +201,32 @@ def _resume(argv: list[str]) -> int:
         if not args.quiet:
             print(f"{report.outcome}: the rescue already ended: {report.summary} ({saved.out})")
         return report.exit_code
+    from rescue.trust import Launch, check_checkpoints
+
+    command = saved.command.to_dict() if saved.command is not None else None
+    recorded = Launch.of(
+        saved.out,
+        report.script,
+        saved.entry,
+        command,
+        report.config_file,
+        report.storage,
+        saved.address,
+    )
+    check_resumable(args, recorded, saved.out)
     config, policy = _load_config(Path(report.config_file))
+    progress = saved.progress
+    continued = progress.continued.checkpoints if progress.continued else []
+    check_checkpoints(
+        saved.out,
+        [
+            progress.resume_from,
+            *(p for _, p in continued),
+            *(p for run in report.runs for _, p in run.checkpoints),
+        ],
+        config.ray.storage_path,
+        args.trust_outdir,
+    )
     script = Path(report.script)
     if saved.command is None:
         from rescue.entrypoint import check_entry
@@ -157,6 +247,30 @@ def _resume(argv: list[str]) -> int:
     job = Job(script, saved.entry, config, Path(report.config_file), saved.command)
     address = args.address or saved.address or config.ray.address
     return _supervise(job, policy, study, saved.out, address, args.quiet, saved)
+
+
+def check_resumable(args: argparse.Namespace, recorded: Launch, out: Path) -> None:
+    """That ``rescue resume`` may run what the folder records (see :mod:`rescue.trust`): what
+    the user names again now must match it."""
+    from rescue.study import default_storage
+    from rescue.trust import Launch, check_launch
+
+    given = None
+    if args.config is not None and not args.trust_outdir:
+        config, _ = _load_config(args.config)
+        script, entry, command = _what_to_run(args, config)
+        # A Ray address named now is the user's choice; the recorded one must be named.
+        address = args.address or config.ray.address
+        given = Launch.of(
+            out,
+            script,
+            entry,
+            command.to_dict() if command is not None else None,
+            args.config.resolve(),
+            args.storage or default_storage(out),
+            recorded.address if address else None,
+        )
+    check_launch(out, recorded, given, args.trust_outdir)
 
 
 def _supervise(
@@ -245,7 +359,12 @@ def _what_to_run(
 
     spec = dict(template=config.command.args, patterns=config.command.metrics)
     if args.command:
-        argv = tuple(shlex.split(args.command))
+        try:
+            argv = tuple(shlex.split(args.command))
+        except ValueError as exc:
+            raise RescueError(
+                f"--command {args.command!r}: {exc} (quote it as a shell would)"
+            ) from None
         if not argv:
             raise RescueError("--command: expected a command line, got an empty one")
         named = next((a for a in argv if a.endswith(".py")), argv[0])  # names the output folder

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from rescue.errors import ConfigError
 from rescue.kinds import USER_KINDS
-from rescue.yaml_loader import load_yaml
+from rescue.yaml_loader import YamlFileError, load_yaml
 
 BUILTIN_ROLES = (
     "learning_rate",
@@ -53,6 +53,8 @@ class Domain(_Strict):
         if numeric:
             if self.low is None or self.high is None:
                 raise ValueError("both low and high")
+            if not (math.isfinite(self.low) and math.isfinite(self.high)):
+                raise ValueError(f"finite low and high (got low={self.low}, high={self.high})")
             if not self.low < self.high:
                 raise ValueError(f"low < high (got low={self.low}, high={self.high})")
             if self.log and self.low <= 0:
@@ -159,6 +161,8 @@ def load_config(path: str | Path, roles: tuple[str, ...] = BUILTIN_ROLES) -> Res
         raw = load_yaml(path)
     except FileNotFoundError:
         raise ConfigError(file, "", "an existing YAML file") from None
+    except YamlFileError as exc:
+        raise ConfigError(file, "", f"a YAML text file; it is {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(file, "", f"valid YAML ({exc})") from None
     if not isinstance(raw, dict):

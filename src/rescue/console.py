@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -72,7 +73,7 @@ class RescueConsole:
         self._trends = {}
         if changes:
             what = ", ".join(f"{k} {_fmt(a)} -> {_fmt(b)}" for k, (a, b) in changes.items())
-            self.console.print(f"[bold]run {record.run}[/] restarts with {what}")
+            self.console.print(f"[bold]run {record.run}[/] restarts with {escape(what)}")
         else:
             self.console.print(f"[bold]run {record.run}[/] starts with the config as given")
         if self.console.is_terminal:
@@ -91,8 +92,8 @@ class RescueConsole:
             style = "red" if finding.action == "restart" else "yellow"
             label = "finding" if finding.action == "restart" else "warning"
             self.console.print(
-                f"  [{style}]{label}[/] {finding.signature} at report {finding.step}: "
-                f"{finding.reason}"
+                f"  [{style}]{label}[/] {escape(finding.signature)} at report {finding.step}: "
+                f"{escape(finding.reason)}"
             )
         now = time.monotonic()
         if self._live is not None and now - self._last_refresh > 0.2:
@@ -109,7 +110,7 @@ class RescueConsole:
         verdict = record.verdict
         what = f"{record.status} after {record.reports} reports ({record.seconds:.1f} s)"
         if verdict is not None:
-            self.console.print(f"  run {record.run} {what}: [red]{verdict.signature}[/]")
+            self.console.print(f"  run {record.run} {what}: [red]{escape(verdict.signature)}[/]")
         else:
             self.console.print(f"  run {record.run} {what}: [green]healthy[/]")
         if record.error:
@@ -126,7 +127,7 @@ class RescueConsole:
             verdict = run.verdict
             remedy = run.remedy or {}
             changes = remedy.get("changes") or {}
-            table.add_row(
+            cells = (
                 str(run.run),
                 ", ".join(f"{k}={_fmt(run.config[k])}" for k in _knobs_of(report, run)),
                 str(run.reports),
@@ -139,14 +140,17 @@ class RescueConsole:
                 if remedy
                 else "",
             )
+            table.add_row(*(Text(cell) for cell in cells))  # user strings, printed as they are
         self.console.print(table)
         colour = "green" if report.exit_code == 0 else "red"
-        self.console.print(f"[bold {colour}]outcome: {report.outcome}[/] - {report.summary}")
+        self.console.print(
+            f"[bold {colour}]outcome: {report.outcome}[/] - {escape(report.summary)}"
+        )
         if report.final_config is not None:
-            self.console.print(f"final config: {report.final_config}")
-        self.console.print(f"report: {report.out}/report.json")
+            self.console.print(Text(f"final config: {report.final_config}"))
+        self.console.print(Text(f"report: {report.out}/report.json"))
         if Path(report.out, "report.html").is_file():
-            self.console.print(f"page: {report.out}/report.html (plots in plots/)")
+            self.console.print(Text(f"page: {report.out}/report.html (plots in plots/)"))
 
     # --- rendering ---------------------------------------------------------------------
     def _line(self) -> Text:

@@ -19,7 +19,7 @@ Metrics = dict[str, float | list[float]]
 class ReportSink(Protocol):
     def report(self, metrics: Metrics, checkpoint: Mapping[str, Any] | None) -> None: ...
 
-    def get_checkpoint(self) -> dict[str, Any] | None: ...
+    def get_checkpoint(self, weights_only: bool = True) -> dict[str, Any] | None: ...
 
 
 class PrintSink:
@@ -39,7 +39,7 @@ class PrintSink:
         print(" | ".join(parts), file=self.stream or sys.stdout, flush=True)
         self.step += 1
 
-    def get_checkpoint(self) -> dict[str, Any] | None:
+    def get_checkpoint(self, weights_only: bool = True) -> dict[str, Any] | None:
         return None
 
 
@@ -115,9 +115,14 @@ def report(
     _sink.report(merged, checkpoint)
 
 
-def get_checkpoint() -> dict[str, Any] | None:
-    """The checkpoint dict to resume from, or None for a fresh start."""
-    return _sink.get_checkpoint()
+def get_checkpoint(weights_only: bool = True) -> dict[str, Any] | None:
+    """The checkpoint dict to resume from, or None for a fresh start.
+
+    It is loaded with ``torch.load(weights_only=True)``: tensors, state dicts, numbers,
+    strings and plain containers, never code. A checkpoint holding other pickled objects needs
+    ``weights_only=False``, which runs whatever the file's pickle says: only for checkpoints
+    your own runs wrote."""
+    return _sink.get_checkpoint(weights_only=weights_only)
 
 
 def is_finite_report(metrics: Metrics) -> bool:

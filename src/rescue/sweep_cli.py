@@ -77,7 +77,7 @@ def sweep_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.trials < 1 or args.parallel < 1:
         raise RescueError("--trials and --parallel: expected positive integers")
-    from rescue.cli import _load_config, _what_to_run
+    from rescue.cli import _load_config, _what_to_run, opened, output_folder
     from rescue.sweep import SweepLoop, SweepReport, choose_objective
 
     config, policy = _load_config(args.config)
@@ -87,8 +87,7 @@ def sweep_main(argv: list[str]) -> int:
     script, entry, command = _what_to_run(args, config)
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = (args.out or Path("rescue-runs") / f"{script.stem}-sweep-{stamp}").resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.out or Path("rescue-runs") / f"{script.stem}-sweep-{stamp}", "--out")
 
     from rescue.study import default_storage
     from rescue.sweep_resume import SweepResume
@@ -113,36 +112,56 @@ def sweep_main(argv: list[str]) -> int:
         study=name,
         resume=resume.to_dict(),
     )
-    study = SweepStudy(
+    study = opened(
         storage,
-        name,
-        objective.mode,
-        args.trials,
-        seed=args.seed,
-        load=args.study is not None,
-        owner=resume.sweep_id,
+        lambda: SweepStudy(
+            storage,
+            name,
+            objective.mode,
+            args.trials,
+            seed=args.seed,
+            load=args.study is not None,
+            owner=resume.sweep_id,
+        ),
     )
     display = _console(config, args.quiet)
     loop = SweepLoop(
         config, policy, study, objective, args.trials, out, report, display, args.rescue_sick
     )
+    from rescue.trust import Launch, remember
+
+    remember(
+        Launch.of(out, script, entry, resume.command, report.config_file, storage, args.address)
+    )
     return _run(loop, resume, script, args.address, args.quiet)
 
 
-def resume_sweep(out: Path, address: str | None, quiet: bool) -> int:
+def resume_sweep(args: argparse.Namespace) -> int:
     """``rescue resume OUTDIR`` on a sweep's folder (see :mod:`rescue.sweep_resume`)."""
-    from rescue.cli import _check_study, _load_config
+    from rescue.cli import _check_study, _load_config, check_resumable
     from rescue.entrypoint import check_entry
     from rescue.sweep import SweepLoop, choose_objective
     from rescue.sweep_resume import interrupted_note, load_sweep
     from rescue.sweep_study import SweepStudy
+    from rescue.trust import Launch
 
-    saved = load_sweep(out)
+    address, quiet = args.address, args.quiet
+    saved = load_sweep(args.out)
     report, resume = saved.report, saved.resume
     if saved.ended:
         if not quiet:
             print(f"{report.outcome}: the sweep already ended: {report.summary} ({saved.out})")
         return report.exit_code
+    recorded = Launch.of(
+        saved.out,
+        report.script,
+        resume.entry,
+        resume.command,
+        report.config_file,
+        report.storage,
+        resume.address,
+    )
+    check_resumable(args, recorded, saved.out)
     config, policy = _load_config(Path(report.config_file))
     script = Path(report.script)
     if resume.command is None:

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from rescue.findings import Finding
 from rescue.sweep import TOP, SweepReport, SweepTrial, signature_counts
@@ -33,23 +35,25 @@ class SweepConsole:
             what = ", ".join(f"{k} {_fmt(a)} -> {_fmt(b)}" for k, (a, b) in changes.items())
             what = what or "a retry"
             self.console.print(
-                f"[bold]trial {trial.run}[/] rescues trial {trial.rescue_of}: {what}"
+                f"[bold]trial {trial.run}[/] rescues trial {trial.rescue_of}: {escape(what)}"
             )
         elif trial.resumed is not None:
             self.console.print(
                 f"[bold]trial {trial.run}[/] starts again (the supervisor stopped after "
-                f"{trial.resumed['reports_before']} of its reports): {_params(trial, self.params)}"
+                f"{trial.resumed['reports_before']} of its reports): "
+                f"{escape(_params(trial, self.params))}"
             )
         else:
-            self.console.print(f"[bold]trial {trial.run}[/] starts: {_params(trial, self.params)}")
+            params = escape(_params(trial, self.params))
+            self.console.print(f"[bold]trial {trial.run}[/] starts: {params}")
 
     def finding(self, trial: SweepTrial, finding: Finding) -> None:
         if self.quiet:
             return
         style, label = ("red", "finding") if finding.action == "restart" else ("yellow", "warning")
         self.console.print(
-            f"  trial {trial.run} [{style}]{label}[/] {finding.signature} at report "
-            f"{finding.step}: {finding.reason}"
+            f"  trial {trial.run} [{style}]{label}[/] {escape(finding.signature)} at report "
+            f"{finding.step}: {escape(finding.reason)}"
         )
 
     def trial_ended(self, trial: SweepTrial) -> None:
@@ -58,7 +62,7 @@ class SweepConsole:
         what = f"{trial.status} after {trial.reports} reports ({trial.seconds:.1f} s)"
         diagnosis = trial.diagnosis
         if diagnosis is not None:
-            self.console.print(f"  trial {trial.run} {what}: [red]{diagnosis.signature}[/]")
+            self.console.print(f"  trial {trial.run} {what}: [red]{escape(diagnosis.signature)}[/]")
         else:
             objective = "" if trial.objective is None else f", objective {_fmt(trial.objective)}"
             self.console.print(f"  trial {trial.run} {what}: [green]healthy[/]{objective}")
@@ -74,13 +78,15 @@ class SweepConsole:
         ranked = report.ranked()
         for place, trial in enumerate(ranked[:TOP], start=1):
             diagnosis = trial.diagnosis
-            status = "[green]healthy[/]" if diagnosis is None else f"[red]{diagnosis.signature}[/]"
+            status = "[green]healthy[/]"
+            if diagnosis is not None:
+                status = f"[red]{escape(diagnosis.signature)}[/]"
             if trial.rescue_of is not None:
                 status += f" (rescue of {trial.rescue_of})"
             table.add_row(
                 str(place),
                 str(trial.run),
-                _params(trial, report.params),
+                Text(_params(trial, report.params)),
                 "" if trial.objective is None else _fmt(trial.objective),
                 str(trial.reports),
                 status,
@@ -90,10 +96,12 @@ class SweepConsole:
             self.console.print(f"({len(ranked) - TOP} more trials in report.json)")
         counts = signature_counts(ranked)
         self.console.print(
-            "trials per signature: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+            Text("trials per signature: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         )
         colour = "green" if report.exit_code == 0 else "red"
-        self.console.print(f"[bold {colour}]outcome: {report.outcome}[/] - {report.summary}")
+        self.console.print(
+            f"[bold {colour}]outcome: {report.outcome}[/] - {escape(report.summary)}"
+        )
         if report.final_config is not None:
-            self.console.print(f"best config: {report.final_config}")
-        self.console.print(f"report: {Path(report.out) / 'report.json'}")
+            self.console.print(Text(f"best config: {report.final_config}"))
+        self.console.print(Text(f"report: {Path(report.out) / 'report.json'}"))

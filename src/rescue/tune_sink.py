@@ -27,10 +27,10 @@ def save_checkpoint(state: Mapping[str, Any], folder: Path) -> None:
     torch.save(dict(state), folder / CHECKPOINT_FILE)
 
 
-def load_checkpoint(folder: str | Path) -> dict[str, Any]:
+def load_checkpoint(folder: str | Path, weights_only: bool = True) -> dict[str, Any]:
     import torch
 
-    return torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=False)
+    return torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=weights_only)
 
 
 class TuneSink:
@@ -45,17 +45,17 @@ class TuneSink:
             save_checkpoint(checkpoint, Path(folder))
             tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(folder))
 
-    def get_checkpoint(self) -> dict[str, Any] | None:
+    def get_checkpoint(self, weights_only: bool = True) -> dict[str, Any] | None:
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
             with checkpoint.as_directory() as folder:
                 if (Path(folder) / CHECKPOINT_FILE).is_file():
-                    return load_checkpoint(folder)
+                    return load_checkpoint(folder, weights_only)
         if self.resume_from and "://" in self.resume_from:  # in a URI storage (s3://...)
             with tune.Checkpoint(self.resume_from).as_directory() as folder:
-                return load_checkpoint(folder)
+                return load_checkpoint(folder, weights_only)
         if self.resume_from:
-            return load_checkpoint(self.resume_from)
+            return load_checkpoint(self.resume_from, weights_only)
         return None
 
 

@@ -217,14 +217,22 @@ class _Mover:
         return None
 
     def _tried_beyond(self, name: str, value: float, direction: Direction) -> bool:
-        """Whether a run with the other knobs as now had ``name`` beyond ``value`` that way."""
-        for obs in self.evidence.relevant(name, self.config):
-            other = obs.config.get(name)
-            if isinstance(other, (int, float)) and (
-                other < value if direction == "down" else other > value
-            ):
-                return True
-        return False
+        """Whether a run with the other knobs as now had ``name`` beyond ``value`` that way,
+        unless the nearest such run firmly points back (a value too low below a move down):
+        the stretch between the two has not run yet."""
+        beyond = [
+            (abs(other - value), obs)
+            for obs in self.evidence.relevant(name, self.config)
+            if isinstance(other := obs.config.get(name), (int, float))
+            and (other < value if direction == "down" else other > value)
+        ]
+        if not beyond:
+            return False
+        nearest = min(beyond, key=lambda pair: pair[0])[1]
+        back = "too_low" if (direction == "down") == (self.polarities[name] >= 0) else "too_high"
+        return not (
+            nearest.firm and self.evidence.verdict(nearest, name, self.polarities[name]) == back
+        )
 
     def undoing(self, choice: Choice) -> Choice:
         """``choice``, putting back the number the last move changed when that did not lead
@@ -235,11 +243,22 @@ class _Mover:
             return choice
         name = move[0]
         best = self._healthiest(name)
-        if best is None or best == self.config[name]:
+        if best is None or best == self.config[name] or self._known_wrong(name, best):
             return choice
         value = int(best) if isinstance(self.config[name], int) else best
         why = f"{choice.why}; {name} back to {best:.4g} (moving it did not help)"
         return replace(choice, reset={name: value}, why=why)
+
+    def _known_wrong(self, name: str, value: Any) -> bool:
+        """Whether a run with the other knobs as now found ``value`` firmly too high or too
+        low: not a value to put back."""
+        polarity = self.polarities[name]
+        return any(
+            obs.firm
+            and obs.config.get(name) == value
+            and self.evidence.verdict(obs, name, polarity) in ("too_high", "too_low")
+            for obs in self.evidence.relevant(name, self.config)
+        )
 
     def _healthiest(self, name: str) -> Any:
         """The value of ``name`` in the healthiest run with the other knobs as now (a health

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rescue.detectors import RUN_SIGNATURES, Detector, detector_class
 from rescue.errors import RescueError
 from rescue.policy.remedies import Remedy
-from rescue.yaml_loader import load_yaml
+from rescue.yaml_loader import YamlFileError, load_yaml
 
 
 class PolicyError(RescueError):
@@ -117,13 +117,23 @@ def available_policies() -> list[str]:
     return sorted(p.stem for p in policy_dir().glob("*.yaml"))
 
 
-def load_policy(name_or_path: str, relative_to: Path | None = None) -> Policy:
+def load_policy(
+    name_or_path: str, relative_to: Path | None = None, _chain: tuple[str, ...] = ()
+) -> Policy:
     """``default`` (a name under policies/) or a path to a YAML file."""
     raw, source = _read(name_or_path, relative_to)
+    if str(Path(source).resolve()) in _chain:
+        route = " -> ".join([*_chain, str(Path(source).resolve())])
+        raise PolicyError(f"{source}: `extends` comes back to itself ({route})")
     base_name = raw.pop("extends", None)
     top: dict[str, Any] = {}
     if base_name is not None:
-        base = load_policy(base_name, Path(source).parent)
+        if not isinstance(base_name, str):
+            raise PolicyError(
+                f"{source}: extends: expected a policy name or path, got {base_name!r}"
+            )
+        chain = (*_chain, str(Path(source).resolve()))
+        base = load_policy(base_name, Path(source).parent, chain)
         rules_raw = {k: v.model_dump() for k, v in base.rules.items()}
         remedies_raw = {k: v.model_dump(exclude={"name"}) for k, v in base.remedies.items()}
         top = {
@@ -145,6 +155,16 @@ def load_policy(name_or_path: str, relative_to: Path | None = None) -> Policy:
             if key in ("roles", "search") and isinstance(value, dict):
                 value = {**(top.get(key) or {}), **value}
             top[key] = value
+    for key in ("signatures", "remedies"):
+        if not isinstance(raw.get(key) or {}, dict):
+            raise PolicyError(
+                f"{source}: {key}: expected a mapping of names to entries, got "
+                f"{type(raw[key]).__name__} {str(raw[key])[:80]!r}"
+            )
+    for key in ("signatures", "remedies"):
+        for name, entry in (raw.get(key) or {}).items():
+            if entry is not None and not isinstance(entry, dict):
+                raise PolicyError(f"{source}: {key}.{name}: expected a mapping, got {entry!r:.80}")
     for signature, entry in (raw.get("signatures") or {}).items():
         merged = {**rules_raw.get(signature, {}), **(entry or {})}
         if entry and "params" in entry and signature in rules_raw:
@@ -172,6 +192,8 @@ def _read(name_or_path: str, relative_to: Path | None) -> tuple[dict[str, Any], 
         )
     try:
         raw = load_yaml(path) or {}
+    except YamlFileError as exc:
+        raise PolicyError(f"{path}: expected a YAML text file; it is {exc}") from None
     except yaml.YAMLError as exc:
         raise PolicyError(f"{path}: expected valid YAML ({exc})") from None
     if not isinstance(raw, dict):
