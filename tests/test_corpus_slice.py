@@ -18,6 +18,7 @@ SLICE = [
     "m_init_everystep_mlp_zeros_cli",  # a plain script with regex metrics: re-initialise
     "h_step_schedule",  # a flat stretch before a scheduled drop: not a plateau
     "h_imbalance_recovers",  # an early collapse onto the majority class that recovers
+    "h_saddle_escape",  # a long plateau at the starting loss before sudden drops
 ]
 
 

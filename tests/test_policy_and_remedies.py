@@ -499,3 +499,63 @@ def test_a_number_put_back_returns_to_its_value_in_the_healthiest_run():
     )
     assert choice.name == "reinit" and choice.reset == {"lr": 0.003}
     assert choice.space == {"init": CategoricalDistribution(["default", "zeros"])}
+
+
+def _runs(evidence, rows, other=None):
+    """Observations from (lr, signature, side, firm, health) rows, in run order."""
+    for run, (lr, signature, side, firm, health) in enumerate(rows):
+        config = {"lr": lr, **(other or {})}
+        evidence.add(
+            Observation(run, config, False, signature, side, firm, "x", health, basis="target")
+        )
+
+
+def test_a_move_goes_on_into_the_stretch_a_firm_verdict_beyond_it_leaves_open():
+    # 6e-5 was firmly too low, 0.44 went nowhere, 0.037 (down from it) no better: below 0.037
+    # runs have been, but the nearest says "higher than me", so (6e-5, 0.037) is still open.
+    evidence = Evidence()
+    _runs(
+        evidence,
+        [
+            (6e-5, "missed_target", Side.LOW, True, 0.37),
+            (0.44, "plateau", Side.NEUTRAL, False, 0.37),
+            (0.037, "stuck_constant", Side.NEUTRAL, False, 0.35),
+        ],
+    )
+    choice = choose(
+        POLICY,
+        finding("stuck_constant"),
+        evidence.observations[-1],
+        evidence,
+        {"lr": LR},
+        {"lr": 0.037},
+        Counter(),
+    )
+    assert choice.directions == {"lr": "down"} and "further down" in choice.why
+    space = choice.space["lr"]
+    assert space.low > 6e-5 and space.high < 0.037
+
+
+def test_a_number_is_never_put_back_to_a_value_known_wrong():
+    # The healthiest lr (within noise, the earliest) was firmly too low: it stays where it is
+    # while init moves.
+    evidence = Evidence()
+    _runs(
+        evidence,
+        [
+            (6e-5, "missed_target", Side.LOW, True, 0.36),
+            (0.03, "missed_target", Side.NEUTRAL, False, 0.38),
+        ],
+        other={"init": "constant"},
+    )
+    knobs = {"lr": LR, "init": Knob(role="init", choices=["zeros", "constant", "default"])}
+    choice = choose(
+        POLICY,
+        finding("dead_output"),
+        evidence.observations[-1],
+        evidence,
+        knobs,
+        {"lr": 0.03, "init": "constant"},
+        Counter(),
+    )
+    assert choice.name == "reinit" and choice.reset == {}

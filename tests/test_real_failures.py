@@ -46,11 +46,15 @@ def test_a_likelihood_loss_flat_while_accuracy_climbs_is_not_stuck():
 def test_without_the_score_guard_the_same_run_would_be_stopped_as_stuck(tmp_path):
     reports = record_example("regime_dmm", input_norm="running", seed=3, steps=400)
     unguarded = tmp_path / "unguarded.yaml"
-    # Nor held off because the accuracy target is on course: the score guard alone.
+    # Nor held off because the accuracy target is on course, nor because it is early in the
+    # run (a merely flat loss waits for `elapsed` of a declared length): the score guard alone.
     unguarded.write_text(
-        "signatures: {stuck_constant: {params: {score_guard: false}, hold_on_course: false}}\n"
+        "signatures: {stuck_constant: {params: {score_guard: false, elapsed: 0.01},"
+        " hold_on_course: false}}\n"
     )
-    watch = replay_run(load_policy(str(unguarded)), reports, targets=_targets("regime_dmm"))
+    watch = replay_run(
+        load_policy(str(unguarded)), reports, targets=_targets("regime_dmm"), length=len(reports)
+    )
     assert watch.verdict is not None and watch.verdict.signature == "stuck_constant"
 
 

@@ -180,10 +180,13 @@ def replay_run(
     kinds: Mapping[str, str] | None = None,
     targets: Mapping[str, Target] | None = None,
     completed: bool = True,
+    length: int | None = None,
 ) -> RunWatch:
     """Watch a recorded run as if it were streaming: stops at the first restart-worthy finding,
-    and runs the end-of-run checks when the run got to its end (``completed``)."""
-    watch = RunWatch(policy, MetricStream(MetricKinds(kinds), targets), Path(os.devnull))
+    and runs the end-of-run checks when the run got to its end (``completed``). ``length``: the
+    declared run length in reports (``budget.reports_per_run``)."""
+    stream = MetricStream(MetricKinds(kinds), targets, length=length)
+    watch = RunWatch(policy, stream, Path(os.devnull))
     for metrics in reports:
         if watch.on_report(metrics):
             break

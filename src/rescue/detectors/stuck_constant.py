@@ -15,8 +15,14 @@ class StuckConstant(Detector):
     progress is not "stuck"), and it stands within ``progress`` of its first level. A loss stuck at
     about 1.0 is the classic sign of targets normalised per batch (seed 004).
 
+    A loss that does not move at all (relative spread at most ``exact``: a dead network's
+    held-out loss) is stuck at once. One that is merely flat may be a stage of healthy
+    training (deep networks from small weights sit on a plateau at their starting loss before
+    a sudden drop), so it is judged once ``elapsed`` of the declared run length is done, or
+    when the run ends if no length is declared.
+
     >>> from rescue.stream import MetricStream
-    >>> stream, detector = MetricStream(), StuckConstant(window=5)
+    >>> stream, detector = MetricStream(length=6), StuckConstant(window=5)
     >>> for v in [1.0, 1.01, 0.99, 1.0, 1.0, 1.01]:
     ...     _ = stream.append({"value_loss": v})
     ...     finding = detector.on_report(stream)
@@ -33,14 +39,26 @@ class StuckConstant(Detector):
         drift: float = 0.02,
         progress: float = 0.1,
         score_guard: bool = True,
+        exact: float = 1.0e-6,
+        elapsed: float = 0.5,
     ) -> None:
         self.window = check_count("window", window, minimum=3)
         self.tolerance = check_fraction("tolerance", tolerance)
         self.drift = check_fraction("drift", drift)
         self.progress = check_fraction("progress", progress)
         self.score_guard = check_flag("score_guard", score_guard)
+        self.exact = check_fraction("exact", exact)
+        self.elapsed = check_fraction("elapsed", elapsed)
 
     def on_report(self, stream: MetricStream) -> Finding | None:
+        elapsed = stream.elapsed()
+        return self._judge(stream, merely_flat=elapsed is not None and elapsed >= self.elapsed)
+
+    def on_end(self, stream: MetricStream) -> Finding | None:
+        return self._judge(stream, merely_flat=True)
+
+    def _judge(self, stream: MetricStream, merely_flat: bool) -> Finding | None:
+        """``merely_flat``: whether a loss that still moves a little may be called stuck."""
         for series in stream.losses():
             if not stream.observed(series) or len(series.recent) < self.window:
                 continue
@@ -50,7 +68,7 @@ class StuckConstant(Detector):
             if mean == 0 or (target is not None and target.met_by(mean)):
                 continue  # flat at a level that meets its target is done, not stuck
             spread = statistics.pstdev(values) / abs(mean)
-            if spread >= self.tolerance:
+            if spread >= self.tolerance or (spread > self.exact and not merely_flat):
                 continue
             slope = statistics.linear_regression(range(len(values)), values).slope
             if abs(slope * len(values) / mean) >= self.drift:
