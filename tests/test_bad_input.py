@@ -144,3 +144,25 @@ def test_rescue_report_on_a_cfg_that_is_a_device_draws_the_page_without_targets(
     notes: list[str] = []
     assert _read_cfg("/dev/zero", notes) == ([], {}, [])  # returns at once: never read
     assert "could not be read" in notes[0]
+
+
+def test_a_folder_in_use_or_already_holding_a_rescue_is_refused(tmp_path, capsys):
+    from rescue.folder_lock import lock_folder, release_folders
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(GOOD)
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = [str(SCRIPT), "--config", str(cfg), "--out", str(out), "-q"]
+    lock_folder(out)  # as a rescue running on it holds it
+    try:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"in use by rescue pid {os.getpid()}" in err and "rescue resume" in err
+    finally:
+        release_folders()
+    (out / "report.json").write_text("{}")  # a rescue that ran here before
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "already holds a rescue or sweep" in err and f"rescue resume {out}" in err
+    assert not (out / "study.db").exists()

@@ -1,7 +1,9 @@
 """End to end under real Ray Tune and real Optuna, on real (small) torch training."""
 
+import contextlib
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -202,6 +204,25 @@ command:
     assert "ValueError: corrupt batch at step 42" in finding["reason"]
     assert "exited with code 1" in finding["evidence"]["traceback"]
     assert "Traceback" in (out / "runs" / "run-000" / "stderr.log").read_text()
+
+
+def test_a_child_that_left_the_scripts_process_group_does_not_hold_the_run(tmp_path):
+    cfg = """\
+params: {lr: 0.05}
+knobs:
+  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
+"""
+    code, report, out = run_rescue(tmp_path, cfg, script="detached_child.py", extra=["-q"])
+    stdout = (out / "runs" / "run-000" / "stdout.log").read_text()
+    child = int(stdout.split()[1])
+    try:
+        assert code == 0 and report["outcome"] == "healthy"
+        assert report["runs"][0]["status"] == "completed" and report["runs"][0]["reports"] == 10
+        stderr = (out / "runs" / "run-000" / "stderr.log").read_text()
+        assert f"pid {child}" in stderr and "still holds its output open" in stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_a_run_ends_completed_at_its_declared_length(tmp_path):

@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     except RescueError as exc:
         print(f"rescue: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        from rescue.folder_lock import release_folders
+
+        release_folders()
 
 
 def _rescue_parser() -> argparse.ArgumentParser:
@@ -99,6 +103,7 @@ def _rescue(argv: list[str]) -> int:
 
     out = args.out or Path("rescue-runs") / f"{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = output_folder(out, "--out")
+    _start_fresh(out)
 
     from rescue.study import RescueStudy, default_storage
     from rescue.supervisor import Job
@@ -113,6 +118,19 @@ def _rescue(argv: list[str]) -> int:
     job = Job(script, entry, config, args.config.resolve(), command)
     remember(_launch(out, job, storage, address))
     return _supervise(job, policy, study, out, address, args.quiet)
+
+
+def _start_fresh(out: Path) -> None:
+    """Hold ``out`` for this rescue (or sweep); a folder that already holds one is for
+    ``rescue resume``, never started over on top of its runs."""
+    from rescue.folder_lock import lock_folder
+
+    lock_folder(out)
+    if (out / "report.json").exists():
+        raise RescueError(
+            f"--out {out}: already holds a rescue or sweep (report.json); "
+            f"`rescue resume {out}` goes on with it, or choose another --out"
+        )
 
 
 def output_folder(out: Path, option: str) -> Path:
@@ -197,6 +215,10 @@ def _resume(argv: list[str]) -> int:
 
     saved = load_saved(args.out)
     report = saved.report
+    if not saved.ended:
+        from rescue.folder_lock import lock_folder
+
+        lock_folder(saved.out)
     if saved.ended:
         if not args.quiet:
             print(f"{report.outcome}: the rescue already ended: {report.summary} ({saved.out})")

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ray import tune
 
@@ -26,6 +26,7 @@ from rescue.output_metrics import OutputParser
 
 PID_FILE = "command.pid"
 STDERR_TAIL = 20
+DRAIN_SECONDS = 2.0  # reading on after the script exited, for what its children still print
 
 
 class CommandFailed(RuntimeError):
@@ -56,7 +57,7 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
         (folder / PID_FILE).write_text(str(process.pid))
         try:
             assert process.stdout is not None
-            for line in _lines_until_exit(process):
+            for line in _lines_until_exit(process, err):
                 out.write(line)
                 metrics = parser.parse(line)
                 if metrics:
@@ -74,11 +75,15 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
         )
 
 
-def _lines_until_exit(process: subprocess.Popen[str]) -> Iterator[str]:
+def _lines_until_exit(process: subprocess.Popen[str], err: IO[str]) -> Iterator[str]:
     """The script's output lines, ending when the script exits, even if a child it left
     behind (a data-loader worker, a logger) still holds the pipe open: that child is stopped
-    with the group, which closes the pipe."""
+    with the group, which closes the pipe. A child that left the group (its own session)
+    cannot be stopped with it: what it prints within ``DRAIN_SECONDS`` is read, then it is
+    named in ``stderr.log`` and left running."""
     lines: queue.Queue[str | None] = queue.Queue()
+    assert process.stdout is not None
+    pipe = os.fstat(process.stdout.fileno()).st_ino
 
     def read() -> None:
         assert process.stdout is not None
@@ -87,16 +92,46 @@ def _lines_until_exit(process: subprocess.Popen[str]) -> Iterator[str]:
         lines.put(None)
 
     threading.Thread(target=read, daemon=True).start()
+    deadline = None
     while True:
         try:
             line = lines.get(timeout=0.2)
         except queue.Empty:
-            if process.poll() is not None:
+            if deadline is None and process.poll() is not None:
                 stop_process_group(process.pid)  # the pipe closes; the reader drains and ends
+                deadline = time.monotonic() + DRAIN_SECONDS
+            elif deadline is not None and time.monotonic() > deadline:
+                holders = ", ".join(_describe(pid) for pid in _pipe_holders(pipe))
+                err.write(
+                    f"rescue: the script exited, but {holders or 'a process it started'} "
+                    "outside its process group still holds its output open; rescue stopped "
+                    "reading it and left that process running\n"
+                )
+                return
             continue
         if line is None:
             return
         yield line
+
+
+def _pipe_holders(inode: int) -> list[int]:
+    """The processes other than this one with the pipe ``inode`` open (Linux /proc)."""
+    target, holders = f"pipe:[{inode}]", []
+    for entry in Path("/proc").glob("[0-9]*"):
+        if int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                holders.append(int(entry.name))
+    return holders
+
+
+def _describe(pid: int) -> str:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        cmdline = ""
+    return f"pid {pid} ({cmdline.strip()[:80]})" if cmdline.strip() else f"pid {pid}"
 
 
 def stop_process_group(pid: int) -> None:

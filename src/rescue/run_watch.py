@@ -52,7 +52,7 @@ class RunWatch:
         stall = policy.rules.get("stall")
         self.stall_seconds = float(stall.params.get("seconds", math.inf)) if stall else math.inf
         self.started = self.last_report = time.monotonic()
-        self._history = history.open("a", buffering=1)
+        self._history = history.open("w", buffering=1)  # a run's reports, from its first
         self._seen: set[tuple[str, str | None]] = set()
         self._pending: dict[str, tuple[Finding, int]] = {}  # signature -> (first sight, seen)
         self.notes: list[str] = []  # findings that did not stop the run, and why

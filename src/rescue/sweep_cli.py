@@ -77,7 +77,7 @@ def sweep_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.trials < 1 or args.parallel < 1:
         raise RescueError("--trials and --parallel: expected positive integers")
-    from rescue.cli import _load_config, _what_to_run, opened, output_folder
+    from rescue.cli import _load_config, _start_fresh, _what_to_run, opened, output_folder
     from rescue.sweep import SweepLoop, SweepReport, choose_objective
 
     config, policy = _load_config(args.config)
@@ -88,6 +88,7 @@ def sweep_main(argv: list[str]) -> int:
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = output_folder(args.out or Path("rescue-runs") / f"{script.stem}-sweep-{stamp}", "--out")
+    _start_fresh(out)
 
     from rescue.study import default_storage
     from rescue.sweep_resume import SweepResume
@@ -148,6 +149,10 @@ def resume_sweep(args: argparse.Namespace) -> int:
     address, quiet = args.address, args.quiet
     saved = load_sweep(args.out)
     report, resume = saved.report, saved.resume
+    if not saved.ended:
+        from rescue.folder_lock import lock_folder
+
+        lock_folder(saved.out)
     if saved.ended:
         if not quiet:
             print(f"{report.outcome}: the sweep already ended: {report.summary} ({saved.out})")
