@@ -38,3 +38,35 @@ def test_markup_in_a_sweep_s_strings_prints_literally():
     report.outcome, report.summary = "done", "[/] best"
     display.finished(report)
     assert "[/] best" in buffer.getvalue()
+
+
+def test_rescue_signatures_piped_is_one_block_per_signature_in_plain_words(capsys):
+    from rescue.cli import main
+    from rescue.policy import load_policy
+
+    assert main(["signatures"]) == 0  # captured: not a terminal
+    out = capsys.readouterr().out
+    for signature in load_policy("default").rules:
+        assert any(line.startswith(f"{signature} (") for line in out.splitlines()), signature
+    looks = [line for line in out.splitlines() if line.startswith("  looks at: ")]
+    assert looks and not any("``" in line or "  " in line[12:] for line in looks)
+    assert "│" not in out
+
+
+def test_the_sweep_leaderboard_says_which_trials_missed_the_target():
+    from rescue.sweep import SweepTrial
+
+    buffer = io.StringIO()
+    display = SweepConsole(["lr"], console=Console(file=buffer, width=200))
+    report = SweepReport(script="s", config_file="c", out="/o", storage="x", study="s")
+    report.outcome, report.summary = "healthy", "done"
+    for run, met in enumerate([True, False]):
+        trial = SweepTrial(run=run, config={"lr": 0.1 * (run + 1)}, status="completed")
+        trial.outcome, trial.met_success, trial.reports = "healthy", met, 10
+        report.runs.append(trial)
+    display.finished(report)
+    rows = [line.split("│") for line in buffer.getvalue().splitlines() if "│" in line]
+    assert [(row[2].strip(), row[-2].strip()) for row in rows] == [
+        ("0", "healthy"),
+        ("1", "missed target"),
+    ]

@@ -66,8 +66,8 @@ def _rescue_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rescue",
         description="Run a training script under Ray Tune, diagnose failures from its metrics "
-        "and restart it with Optuna-chosen fixes. Also: `rescue resume`, `rescue signatures`, "
-        "`rescue report`.",
+        "and restart it with Optuna-chosen fixes. Also: `rescue sweep` (a search whose sick "
+        "trials are stopped), `rescue resume`, `rescue signatures`, `rescue report`.",
     )
     parser.add_argument(
         "script",

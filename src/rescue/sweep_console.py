@@ -81,6 +81,8 @@ class SweepConsole:
             status = "[green]healthy[/]"
             if diagnosis is not None:
                 status = f"[red]{escape(diagnosis.signature)}[/]"
+            elif not trial.met_success:
+                status = "[yellow]missed target[/]"  # no finding, but not there either
             if trial.rescue_of is not None:
                 status += f" (rescue of {trial.rescue_of})"
             table.add_row(
