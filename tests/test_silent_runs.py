@@ -3,7 +3,8 @@
 
 import pytest
 
-from cli_runs import run_rescue
+from cli_runs import DIVERGING, SCRIPTS, run_rescue
+from rescue.cli import main
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
@@ -62,3 +63,14 @@ def test_an_argparse_exit_inside_train_is_a_crash_with_its_message(tmp_path):
     assert "sys.exit(2)" in finding["reason"] or "sys.exit(2)" in finding["evidence"]["traceback"]
     assert "the following arguments are required: --lr" in finding["evidence"]["traceback"]
     assert "--lr" in (out / "runs" / "run-000" / "stderr.log").read_text()
+
+
+def test_a_run_no_node_can_hold_is_bad_input_and_the_folder_starts_again_once_fixed(tmp_path):
+    cfg = DIVERGING + "ray: {cpus_per_run: 1000}\n"
+    (tmp_path / "cfg.yaml").write_text(cfg)
+    out = tmp_path / "out"
+    argv = [str(SCRIPTS / "sgd_regression.py"), "--config", str(tmp_path / "cfg.yaml")]
+    assert main([*argv, "--out", str(out), "-q"]) == 2  # at once, not waiting forever
+    assert not (out / "report.json").exists()
+    (tmp_path / "cfg.yaml").write_text(DIVERGING.replace("lr: 0.9", "lr: 0.05"))
+    assert main([*argv, "--out", str(out), "-q"]) == 0  # the empty study it left is taken over

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 from rescue.command_line import CommandSpec
 from rescue.command_trial import PID_FILE, run_command, stop_process_group
 from rescue.config import RayOptions
+from rescue.errors import RescueError
 from rescue.interrupt import Interrupt
 from rescue.reporting import Metrics
 from rescue.tune_sink import run_user_train
@@ -175,7 +177,8 @@ class RayRunner:
     def start(self) -> None:
         # Runs keep the user's working directory, as when the script runs by hand.
         os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-        if ray.is_initialized():
+        if ray.is_initialized():  # the caller's Ray (a test's, a notebook's): theirs to stop
+            self._check_resources()
             return
         options: dict[str, Any] = dict(
             include_dashboard=False,
@@ -189,6 +192,30 @@ class RayRunner:
             # "local": a fresh instance, never one a `ray start` left running on this machine.
             ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
         self._started_here = True
+        try:
+            self._check_resources()
+        except RescueError:
+            self.shutdown()
+            raise
+
+    def _check_resources(self) -> None:
+        """A run asking for more than any node offers would wait forever without a word: on
+        this machine's Ray that is bad input; on a cluster, which may scale up, it is said."""
+        nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+        cpus = max((node.get("CPU", 0) for node in nodes), default=0)
+        gpus = max((node.get("GPU", 0) for node in nodes), default=0)
+        need_cpus, need_gpus = self.resources["cpu"], self.resources["gpu"]
+        if need_cpus <= cpus and need_gpus <= gpus:
+            return
+        asked = f"ray.cpus_per_run {need_cpus:g} and ray.gpus_per_run {need_gpus:g}"
+        largest = f"the largest node has {cpus:g} CPU(s) and {gpus:g} GPU(s)"
+        if not self.address:
+            raise RescueError(f"{asked}: this machine cannot run that ({largest})")
+        print(
+            f"rescue: waiting for a node with {asked} at {self.address} ({largest}); "
+            "an autoscaling cluster may add one",
+            file=sys.stderr,
+        )
 
     def shutdown(self) -> None:
         if self._started_here and ray.is_initialized():

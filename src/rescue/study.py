@@ -118,13 +118,20 @@ class RescueStudy:
         sampler = rescue_sampler(search, seed)
         self.storage, self.name, self.seed = storage, name, seed
         self.backend = open_storage(storage)
-        self.study = optuna.create_study(
-            storage=self.backend,
-            study_name=name,
-            sampler=sampler,
-            direction="minimize",
-            load_if_exists=load,
-        )
+        try:
+            self.study = optuna.create_study(
+                storage=self.backend,
+                study_name=name,
+                sampler=sampler,
+                direction="minimize",
+                load_if_exists=load,
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            # A start that stopped before its first run (bad input found once Ray was up)
+            # leaves an empty study: taken over. One with trials is another rescue's.
+            self.study = optuna.load_study(storage=self.backend, study_name=name, sampler=sampler)
+            if self.study.trials:
+                raise
 
     def ask(
         self,
