@@ -4,13 +4,11 @@ recorded, and its ``resume`` entry holds what ``rescue resume`` needs to go on."
 
 from __future__ import annotations
 
-import json
-import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from rescue import strict_json
 from rescue.findings import Finding
 
 Outcome = Literal["healthy", "rescued", "not_rescued", "running", "interrupted"]
@@ -103,17 +101,4 @@ class RescueReport:
         return cls(**known)
 
     def write(self, path: Path) -> None:
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(_finite(self.to_dict()), indent=2, default=str) + "\n")
-        os.replace(tmp, path)
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: they are written as the strings "nan", "inf", "-inf"."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+        strict_json.write_file(path, self.to_dict())

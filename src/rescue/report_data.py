@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rescue import strict_json
 from rescue.errors import RescueError
 from rescue.findings import Finding
 from rescue.kinds import Kind, MetricKinds
@@ -262,13 +263,14 @@ def _read_histories(runs_dir: Path, notes: list[str]) -> dict[int, list[dict[str
         lines = path.read_text().splitlines() if path.is_file() else []
         for number, line in enumerate(lines):
             try:
-                row = json.loads(line)  # Python's json reads the NaN/Infinity it wrote
+                row = json.loads(line)
             except ValueError:
                 # The last line of a killed run may be cut short; anything else is news.
                 if number != len(lines) - 1:
                     notes.append(f"{path}: line {number + 1} is not JSON; skipped")
                 continue
             if isinstance(row, dict):
+                row = strict_json.decode_metrics(row)
                 row.setdefault("step", len(rows))
                 rows.append(row)
         histories[int(match.group(1))] = rows

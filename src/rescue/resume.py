@@ -29,6 +29,7 @@ from optuna.distributions import (
     json_to_distribution,
 )
 
+from rescue import strict_json
 from rescue.command_line import CommandSpec
 from rescue.errors import RescueError
 from rescue.policy.evidence import Evidence, Observation
@@ -253,6 +254,7 @@ def _history(metrics: Path) -> list[Metrics]:
             break
         if not isinstance(row, dict):
             break
+        row = strict_json.decode_metrics(row)
         row.pop("step", None)
         reports.append(row)
     return reports

@@ -9,7 +9,6 @@ target is on course to be met (:func:`rescue.course.on_course`), unless its rule
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -17,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from rescue import strict_json
 from rescue.config import Target
 from rescue.course import on_course
 from rescue.findings import Finding
@@ -65,7 +65,7 @@ class RunWatch:
     def on_report(self, metrics: Metrics) -> bool:
         self.last_report = time.monotonic()
         step = self.stream.append(metrics)
-        self._history.write(json.dumps({"step": step, **metrics}) + "\n")
+        self._history.write(strict_json.line({"step": step, **metrics}))
         self.health.append(health(self.stream))
         new = []
         if self.verdict is None:

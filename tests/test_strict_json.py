@@ -1,0 +1,58 @@
+"""Everything rescue writes is strict JSON (no NaN or Infinity literals), and non-finite
+metrics come back as floats where they are read."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from rescue import strict_json
+from rescue.policy import load_policy
+from rescue.record import RescueReport, RunRecord
+from rescue.report_data import load_report
+from rescue.resume import _history
+from rescue.run_watch import RunWatch
+from rescue.stream import MetricStream
+
+
+def _strict(text: str):
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_metrics_jsonl_and_report_json_are_strict_and_read_back(tmp_path: Path):
+    folder = tmp_path / "runs" / "run-000"
+    folder.mkdir(parents=True)
+    watch = RunWatch(load_policy("default"), MetricStream(), folder / "metrics.jsonl")
+    for value in (1.0, math.inf, math.nan):
+        watch.on_report({"loss": value, "usage": [0.5, -math.inf]})
+    watch.close()
+    lines = (folder / "metrics.jsonl").read_text().splitlines()
+    rows = [_strict(line) for line in lines]
+    assert rows[2] == {"step": 2, "loss": "nan", "usage": [0.5, "-inf"]}
+    history = _history(folder / "metrics.jsonl")
+    assert history[1]["loss"] == math.inf and math.isnan(history[2]["loss"])
+    assert history[2]["usage"][1] == -math.inf
+
+    report = RescueReport(script="s", config_file="", out=str(tmp_path), storage="x", study="s")
+    run = RunRecord(run=0, config={"lr": 0.1}, status="stopped", reports=3)
+    run.final_metrics = {"loss": math.nan}
+    report.runs.append(run)
+    report.write(tmp_path / "report.json")
+    assert _strict((tmp_path / "report.json").read_text())["runs"][0]["final_metrics"] == {
+        "loss": "nan"
+    }
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []  # none left
+    data = load_report(tmp_path)
+    assert math.isnan(data.runs[0].history[2]["loss"])
+
+
+def test_a_write_that_fails_at_the_rename_leaves_no_temporary_file(tmp_path: Path):
+    path = tmp_path / "report.json"
+    (path / "in-the-way").mkdir(parents=True)  # a folder where the file should go
+    with pytest.raises(OSError):
+        strict_json.write_file(path, {"outcome": "running"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
