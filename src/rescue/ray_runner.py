@@ -21,6 +21,7 @@ from rescue.config import RayOptions
 from rescue.errors import RescueError
 from rescue.interrupt import Interrupt
 from rescue.reporting import Metrics
+from rescue.tracebacks import user_traceback
 from rescue.tune_sink import run_user_train
 
 # Keys Ray Tune adds to every result; everything else in a result is the user's metrics.
@@ -291,4 +292,4 @@ def _traceback(error: BaseException) -> str:
     text = str(error)
     if cause is not None and str(cause) not in text:
         text += f"\n{cause}"
-    return text
+    return user_traceback(text)

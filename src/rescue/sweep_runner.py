@@ -18,6 +18,7 @@ from rescue.command_line import CommandSpec
 from rescue.command_trial import PID_FILE, run_command
 from rescue.ray_runner import RayRunner, stop_leftover, user_metrics
 from rescue.reporting import Metrics, clear_report_sources
+from rescue.tracebacks import user_traceback
 from rescue.tune_sink import run_user_train
 
 
@@ -190,9 +191,9 @@ def _error_text(trial: Any) -> str:
     """The traceback Tune wrote for a failed trial (locally, before any sync to storage)."""
     path = trial.error_file
     if path and Path(path).is_file():
-        return Path(path).read_text()
+        return user_traceback(Path(path).read_text())
     error = trial.get_error()
-    return str(error) if error else "the trial failed without a traceback"
+    return user_traceback(str(error)) if error else "the trial failed without a traceback"
 
 
 def run_sweep_trial(config: dict[str, Any], *, script: str, entry: str) -> None:
