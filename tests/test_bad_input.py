@@ -166,3 +166,38 @@ def test_a_folder_in_use_or_already_holding_a_rescue_is_refused(tmp_path, capsys
     err = capsys.readouterr().err
     assert "already holds a rescue or sweep" in err and f"rescue resume {out}" in err
     assert not (out / "study.db").exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{", "report.json could not be read"),
+        ('{"runs": 5, "config_file": "/dev/zero"}', "runs is a int, not a list"),
+        ('{"runs": [5, {"run": "x"}]}', "run entry 1 could not be read"),
+    ],
+)
+def test_rescue_report_on_a_malformed_report_json_is_one_line(tmp_path, capsys, text, message):
+    (tmp_path / "report.json").write_text(text)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rescue: error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_an_address_where_no_cluster_answers_is_one_line(tmp_path, capsys):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(GOOD)
+    argv = [str(SCRIPT), "--config", str(cfg), "--out", str(tmp_path / "out"), "-q"]
+    assert main([*argv, "--address", "127.0.0.1:1"]) == 2  # a closed port: refused at once
+    err = capsys.readouterr().err
+    assert "--address 127.0.0.1:1: no Ray cluster answers there" in err and err.count("\n") == 1
+
+
+def test_a_json_number_beyond_any_float_in_a_plain_scripts_output_is_left_out():
+    from rescue.output_metrics import OutputParser
+
+    parser = OutputParser()
+    assert parser.parse('{"loss": 0.5, "big": ' + "9" * 400 + ', "inf": 1e999}') == {
+        "loss": 0.5,
+        "inf": float("inf"),
+    }
+    assert list(parser.unreadable) == ["big"]

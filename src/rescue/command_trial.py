@@ -57,9 +57,16 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
         (folder / PID_FILE).write_text(str(process.pid))
         try:
             assert process.stdout is not None
+            told: set[str] = set()
             for line in _lines_until_exit(process, err):
                 out.write(line)
                 metrics = parser.parse(line)
+                for name in parser.unreadable.keys() - told:
+                    told.add(name)
+                    err.write(
+                        f"rescue: {name} = {parser.unreadable[name]} does not fit a float: "
+                        "left out of the reports\n"
+                    )
                 if metrics:
                     tune.report(metrics)
             code = process.wait()

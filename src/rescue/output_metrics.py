@@ -42,6 +42,9 @@ class OutputParser:
 
     def __init__(self, patterns: Mapping[str, str] | None = None) -> None:
         self.patterns = compile_patterns(patterns or {})
+        # Fields left out because their number does not fit a float, and what they held: the
+        # runner says so once per field, the run goes on with the rest.
+        self.unreadable: dict[str, str] = {}
 
     def parse(self, line: str) -> Metrics | None:
         return self._by_patterns(line) if self.patterns else self._json(line)
@@ -56,8 +59,7 @@ class OutputParser:
                     metrics[name] = value
         return metrics or None
 
-    @staticmethod
-    def _json(line: str) -> Metrics | None:
+    def _json(self, line: str) -> Metrics | None:
         text = line.strip()
         if not (text.startswith("{") and text.endswith("}")):
             return None
@@ -69,18 +71,21 @@ class OutputParser:
             return None
         metrics: Metrics = {}
         for name, value in data.items():
-            if isinstance(value, bool):
-                continue
-            if isinstance(value, (int, float)):
-                metrics[name] = float(value)
-            elif isinstance(value, str) and value.strip().lower() in _NON_FINITE:
-                metrics[name] = float(value)  # JSON has no NaN: some writers print "nan"
-            elif (
-                isinstance(value, list)
-                and value
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-            ):
-                metrics[name] = [float(v) for v in value]
+            try:
+                if isinstance(value, bool):
+                    continue
+                if isinstance(value, (int, float)):
+                    metrics[name] = float(value)
+                elif isinstance(value, str) and value.strip().lower() in _NON_FINITE:
+                    metrics[name] = float(value)  # JSON has no NaN: some writers print "nan"
+                elif (
+                    isinstance(value, list)
+                    and value
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+                ):
+                    metrics[name] = [float(v) for v in value]
+            except OverflowError:  # an integer beyond any float
+                self.unreadable.setdefault(name, f"{str(value)[:40]}...")
         return metrics or None
 
 

@@ -188,16 +188,15 @@ def load_report(out: str | Path) -> ReportData:
     notes: list[str] = []
     saved = _read_report_json(out / "report.json", notes)
     histories = _read_histories(out / "runs", notes)
-    runs = {r.run: r for r in (_run_from_json(d) for d in saved.get("runs") or [])}
+    runs = {r.run: r for r in _runs_from_json(saved.get("runs"), notes)}
     for number, history in histories.items():
         run = runs.setdefault(number, RunData(run=number))
         run.history = history
         if not run.recorded:
             _rebuild(run, out, history)
     if not runs:
-        raise ReportDataError(
-            f"{out}: no runs to report on (no report.json, no runs/*/metrics.jsonl)"
-        )
+        why = "; ".join(notes) or "no report.json, no runs/*/metrics.jsonl"
+        raise ReportDataError(f"{out}: no runs to report on ({why})")
     ordered = [runs[k] for k in sorted(runs)]
     for run in ordered[:-1]:
         if not run.recorded:
@@ -248,6 +247,25 @@ def _read_report_json(path: Path, notes: list[str]) -> dict[str, Any]:
         notes.append(f"report.json could not be read ({exc}): runs were rebuilt from metrics")
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _runs_from_json(runs: Any, notes: list[str]) -> list[RunData]:
+    """The runs report.json records; one it cannot read is named in the notes and left out
+    (the page rebuilds it from its metrics.jsonl if there is one)."""
+    if runs is None:
+        return []
+    if not isinstance(runs, list):
+        notes.append(f"report.json's runs is a {type(runs).__name__}, not a list: ignored")
+        return []
+    read = []
+    for number, entry in enumerate(runs):
+        try:
+            if not isinstance(entry, dict):
+                raise TypeError(f"a {type(entry).__name__}, not an object")
+            read.append(_run_from_json(entry))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            notes.append(f"report.json's run entry {number} could not be read ({exc}): ignored")
+    return read
 
 
 def _read_histories(runs_dir: Path, notes: list[str]) -> dict[int, list[dict[str, Any]]]:
