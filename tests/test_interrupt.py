@@ -98,3 +98,40 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_a_resumable_folder(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "report.json").read_text())["outcome"] == "healthy"
+
+
+def test_ctrl_c_stops_a_sweep_as_interrupted_and_the_folder_resumes(tmp_path):
+    cfg, out = tmp_path / "cfg.yaml", tmp_path / "out"
+    cfg.write_text(PACED)
+    metrics = out / "runs" / "run-000" / "metrics.jsonl"
+    argv = ["sweep", str(SCRIPT), "--config", str(cfg), "--out", str(out), "--trials", "1"]
+    proc = subprocess.Popen(
+        [*CLI, *argv, "-q"], start_new_session=True, env=ENV, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        started = time.monotonic()
+        while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 3):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() - started < 300, "the trial never reported"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            kill_all(proc)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1].endswith(f"rescue resume {out}")
+    report = json.loads((out / "report.json").read_text())
+    assert report["outcome"] == "interrupted"
+    assert report["runs"][0]["outcome"] == "running"  # never called healthy or completed
+    study = optuna.load_study(study_name=report["study"], storage=report["storage"])
+    assert study.trials[0].state == TrialState.FAIL and "interrupted" in study.trials[0].user_attrs
+
+    resumed = subprocess.run(
+        [*CLI, "resume", str(out), "-q"], env=ENV, capture_output=True, text=True, timeout=600
+    )
+    after = json.loads((out / "report.json").read_text())
+    # The sampled learning rates decide whether a trial meets the target; the sweep ends.
+    assert resumed.returncode == (0 if after["outcome"] == "healthy" else 3), resumed.stderr
+    assert after["outcome"] in ("healthy", "not_found") and len(after["runs"]) == 1
+    assert all(r["outcome"] != "running" for r in after["runs"])

@@ -412,6 +412,23 @@ class SweepLoop:
         self.display.trial_ended(trial)
         self._save()
 
+    def interrupted(self, signal_name: str) -> SweepReport:
+        """Ctrl-C or SIGTERM stopped the sweep: the trials in flight stay ``running`` in
+        report.json (``rescue resume`` runs them again) and their Optuna trials are failed with
+        an ``interrupted`` attribute, so that no sampler learns from a run cut short."""
+        note = f"{signal_name} stopped the sweep during this trial; rescue resume goes on"
+        self.study.close_interrupted(note)
+        for live in self.live.values():
+            live.watch.close()
+        self.live.clear()
+        ended = sum(t.outcome != "running" for t in self.report.runs)
+        self.report.outcome = "interrupted"  # type: ignore[assignment]
+        self.report.summary = (
+            f"{signal_name} stopped the sweep after {ended} of {self.n_trials} trials ended"
+        )
+        self._save()
+        return self.report
+
     def result(self) -> SweepReport:
         """Close the sweep: the best healthy trial, the outcome and why."""
         for key in list(self.live):  # trials the adapter never saw end

@@ -218,21 +218,38 @@ def _run(
     """The sweep's trials under Ray Tune, then its verdict."""
     from rescue.cli import _quiet_ray
     from rescue.command_line import CommandSpec
+    from rescue.interrupt import Interrupt
     from rescue.ray_runner import RayRunner
     from rescue.sweep_runner import run_sweep
 
     _quiet_ray()
     config, out = loop.config, loop.out
-    runner = RayRunner.for_output(out, address, config.ray)
+    interrupt = Interrupt()
+    runner = RayRunner.for_output(out, address, config.ray, interrupt)
     runner.start()
     # Each resume is a new Ray Tune experiment beside the first.
     name = "sweep" if not resume.resumes else f"sweep-resume-{resume.resumes}"
     left = resume.trials - sum(t.outcome != "running" for t in loop.report.runs)
     command = CommandSpec.from_dict(resume.command)
     try:
-        run_sweep(runner, loop, name, str(script), resume.entry, left, resume.parallel, command)
+        with interrupt:  # after Ray's start-up, which sets signal handlers of its own
+            run_sweep(
+                runner,
+                loop,
+                name,
+                str(script),
+                resume.entry,
+                left,
+                resume.parallel,
+                command,
+                interrupt,
+            )
     finally:
         runner.shutdown()
+    if interrupt.requested:
+        report = loop.interrupted(interrupt.name)
+        print(f"interrupted: {report.summary}; rescue resume {out}", file=sys.stderr)
+        return interrupt.exit_code
     report = loop.result()
     if not quiet or report.exit_code:
         # As `rescue`: the last line says why, also in quiet mode when no trial was healthy.

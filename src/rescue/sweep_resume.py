@@ -59,7 +59,7 @@ class SavedSweep:
 
     @property
     def ended(self) -> bool:
-        return self.report.outcome != "running"
+        return self.report.outcome not in ("running", "interrupted")
 
     @property
     def in_flight(self) -> list[SweepTrial]:

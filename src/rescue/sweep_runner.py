@@ -16,6 +16,7 @@ from ray.tune.search import Searcher
 
 from rescue.command_line import CommandSpec
 from rescue.command_trial import PID_FILE, run_command
+from rescue.interrupt import Interrupt
 from rescue.ray_runner import RayRunner, stop_leftover, user_metrics
 from rescue.reporting import Metrics, clear_report_sources
 from rescue.tracebacks import user_traceback
@@ -78,8 +79,8 @@ class _LoopSearcher(Searcher):
 
 
 class _SweepStopper(tune.Stopper):
-    def __init__(self, loop: TrialSource | None) -> None:
-        self.loop = loop
+    def __init__(self, loop: TrialSource | None, interrupt: Interrupt | None = None) -> None:
+        self.loop, self.interrupt = loop, interrupt
         self._last: dict[str, int] = {}
         self.stopped: set[str] = set()  # diagnosed at a report: Tune stops them
         self.killed: set[str] = set()  # stalled: the callback kills their actors
@@ -98,7 +99,11 @@ class _SweepStopper(tune.Stopper):
         return trial_id in self.stopped
 
     def stop_all(self) -> bool:
-        return False
+        return self.interrupted
+
+    @property
+    def interrupted(self) -> bool:
+        return self.interrupt is not None and self.interrupt.requested
 
     def __reduce__(self):  # Tune pickles its run config; the copy is inert
         return (_SweepStopper, (None,))
@@ -163,18 +168,24 @@ class _SweepCallback(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._ended.add(trial.trial_id)
         _stop_leftover_process(trial)
-        if self.loop is not None:
+        if self.loop is not None and not self._cut_short(trial):
             self.loop.finish(trial.trial_id)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._ended.add(trial.trial_id)
         _stop_leftover_process(trial)
-        if self.loop is None:
+        if self.loop is None or self._cut_short(trial):
             return
         if trial.trial_id in self.stopper.killed:
             self.loop.finish(trial.trial_id)  # the death of the actor we killed: a stop
         else:
             self.loop.finish(trial.trial_id, _error_text(trial))
+
+    def _cut_short(self, trial: Any) -> bool:
+        """Ended by Ctrl-C or SIGTERM, not by itself or by a diagnosis: the loop leaves it
+        in flight, for ``rescue resume``."""
+        key = trial.trial_id
+        return self.stopper.interrupted and key not in self.stopper.stopped | self.stopper.killed
 
     def __reduce__(self):
         return (_SweepCallback, (None,))
@@ -219,14 +230,16 @@ def run_sweep(
     n_trials: int,
     parallel: int,
     command: CommandSpec | None = None,
+    interrupt: Interrupt | None = None,
 ) -> None:
     """Run up to ``n_trials`` trials of ``train(config)`` (or of ``command``, a plain
-    script), ``parallel`` at a time, each with the runner's per-trial resources."""
+    script), ``parallel`` at a time, each with the runner's per-trial resources; a requested
+    ``interrupt`` stops them all."""
     if command is not None:
         function = tune.with_parameters(run_sweep_command, spec=command)
     else:
         function = tune.with_parameters(run_sweep_trial, script=script, entry=entry)
-    stopper = _SweepStopper(loop)
+    stopper = _SweepStopper(loop, interrupt)
     tuner = tune.Tuner(
         tune.with_resources(function, runner.resources),
         param_space={},
