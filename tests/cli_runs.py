@@ -23,12 +23,19 @@ budget: {restarts: 3}
 
 
 def run_rescue(
-    tmp_path: Path, cfg_text: str, script: str = "sgd_regression.py", extra: Sequence[str] = ()
+    tmp_path: Path,
+    cfg_text: str,
+    script: str = "sgd_regression.py",
+    extra: Sequence[str] = (),
+    page: bool = False,
 ) -> tuple[int, dict[str, Any], Path]:
-    """``rescue SCRIPT --config cfg.yaml --out OUT``; a script name is looked up in scripts/."""
+    """``rescue SCRIPT --config cfg.yaml --out OUT``; a script name is looked up in scripts/.
+    The page (report.html, plots/) is drawn only with ``page``: test_report_html tests it,
+    and drawing it costs every other rescue a few seconds."""
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(cfg_text)
     out = tmp_path / "out"
+    extra = [*extra, *([] if page else ["--no-page"])]
     code = main([str(SCRIPTS / script), "--config", str(cfg), "--out", str(out), *extra])
     report = json.loads((out / "report.json").read_text())
     return code, report, out

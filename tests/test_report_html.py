@@ -285,7 +285,7 @@ def test_the_page_renders_in_a_headless_browser(tmp_path):
 
 @pytest.mark.integration
 def test_a_real_rescue_writes_the_page_and_rescue_report_rebuilds_it(local_ray, tmp_path):
-    code, report, out = run_rescue(tmp_path, DIVERGING, extra=["--quiet"])
+    code, report, out = run_rescue(tmp_path, DIVERGING, extra=["--quiet"], page=True)
     assert code == 0
     html = _check_page(out)
     first = report["runs"][0]
@@ -297,3 +297,11 @@ def test_a_real_rescue_writes_the_page_and_rescue_report_rebuilds_it(local_ray, 
     assert main(["report", str(out)]) == 0
     assert _check_page(out).count("<svg") == len(report["runs"]) + 1
     assert (out / "plots" / "overview.png").stat().st_mtime_ns >= before
+
+
+@pytest.mark.integration
+def test_no_page_skips_the_drawing_and_rescue_report_draws_it_later(local_ray, tmp_path):
+    code, _, out = run_rescue(tmp_path, DIVERGING, extra=["--quiet"])  # --no-page
+    assert code == 0 and not (out / "report.html").exists() and not (out / "plots").exists()
+    assert main(["report", str(out)]) == 0
+    _check_page(out)

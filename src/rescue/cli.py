@@ -93,7 +93,17 @@ def _rescue_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print nothing but the verdict of a failed rescue",
     )
+    _page_option(parser)
     return parser
+
+
+def _page_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-page",
+        action="store_true",
+        help="skip drawing report.html and plots/ at the end (a few seconds of matplotlib); "
+        "`rescue report OUTDIR` draws them later",
+    )
 
 
 def _rescue(argv: list[str]) -> int:
@@ -117,7 +127,7 @@ def _rescue(argv: list[str]) -> int:
     )
     job = Job(script, entry, config, args.config.resolve(), command)
     remember(_launch(out, job, storage, address))
-    return _supervise(job, policy, study, out, address, args.quiet)
+    return _supervise(job, policy, study, out, address, args.quiet, page=not args.no_page)
 
 
 def _start_fresh(out: Path) -> None:
@@ -195,6 +205,7 @@ def _resume(argv: list[str]) -> int:
         "checkpoints) without checking it: only for a folder you trust",
     )
     parser.add_argument("--address", help="a Ray cluster (default: the one recorded, or local)")
+    _page_option(parser)
     parser.add_argument(
         "--quiet",
         "-q",
@@ -268,7 +279,9 @@ def _resume(argv: list[str]) -> int:
         print(_resume_line(saved, closed))
     job = Job(script, saved.entry, config, Path(report.config_file), saved.command)
     address = args.address or saved.address or config.ray.address
-    return _supervise(job, policy, study, saved.out, address, args.quiet, saved)
+    return _supervise(
+        job, policy, study, saved.out, address, args.quiet, saved, page=not args.no_page
+    )
 
 
 def check_resumable(args: argparse.Namespace, recorded: Launch, out: Path) -> None:
@@ -303,6 +316,7 @@ def _supervise(
     address: str | None,
     quiet: bool,
     saved: Saved | None = None,
+    page: bool = True,
 ) -> int:
     """Run the supervisor under Ray (from ``saved``'s state when resuming)."""
     _quiet_ray()
@@ -319,7 +333,7 @@ def _supervise(
         with interrupt:  # after Ray's start-up, which sets signal handlers of its own
             display = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
             supervisor = Supervisor(
-                job, policy, runner, study, out, display, saved.report if saved else None
+                job, policy, runner, study, out, display, saved.report if saved else None, page
             )
             report = supervisor.rescue(saved.progress if saved else None)
     finally:

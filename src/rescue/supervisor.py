@@ -56,10 +56,12 @@ class Supervisor:
         out: Path,
         display: Display,
         report: RescueReport | None = None,
+        page: bool = True,
     ) -> None:
-        """``report``: the runs so far, when resuming (see :mod:`rescue.resume`)."""
+        """``report``: the runs so far, when resuming (see :mod:`rescue.resume`); ``page``:
+        whether to draw report.html and plots/ at the end (``rescue report`` can later)."""
         self.job, self.policy, self.runner, self.study = job, policy, runner, study
-        self.out, self.display = out, display
+        self.out, self.display, self.page = out, display, page
         self.knobs = job.config.knobs
         self.evidence = Evidence()
         self.tried: Counter[tuple[str, str]] = Counter()
@@ -163,7 +165,8 @@ class Supervisor:
         if self.report.outcome == "running":
             self.report.outcome = "not_rescued"
         self._save()
-        self._render()
+        if self.page:
+            self._render()
         self.display.finished(self.report)
         return self.report
 
