@@ -559,3 +559,11 @@ def test_a_number_is_never_put_back_to_a_value_known_wrong():
         Counter(),
     )
     assert choice.name == "reinit" and choice.reset == {}
+
+
+def test_a_remedy_the_evidence_turned_around_is_named_for_the_way_it_moves():
+    choice = next_move("missed_target", {"lr": 0.9}, {"lr": LR})  # at the top of the domain
+    assert choice.name == "lr_raise" and choice.directions == {"lr": "down"}
+    assert choice.named(POLICY) == "lr_cut"
+    straight = next_move("divergence", {"lr": 0.01}, {"lr": LR})
+    assert straight.named(POLICY) == straight.name == "lr_cut"

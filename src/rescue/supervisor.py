@@ -398,7 +398,7 @@ class Supervisor:
 
     def _remedy_entry(self, choice: Choice, verdict: Finding) -> dict[str, Any]:
         return {
-            "name": choice.name,
+            "name": choice.named(self.policy),
             "for": verdict.signature,
             "role": choice.remedy.role if choice.remedy else None,
             "restart": choice.restart,

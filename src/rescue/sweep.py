@@ -500,7 +500,7 @@ class SweepLoop:
             return
         verdict = trial.verdict
         trial.remedy = {
-            "name": choice.name,
+            "name": choice.named(self.policy),
             "for": verdict.signature,
             "role": choice.remedy.role if choice.remedy else None,
             "search_space": {k: repr(v) for k, v in choice.space.items()},

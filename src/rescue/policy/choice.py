@@ -68,6 +68,21 @@ class Choice:
     def restart(self) -> str:
         return self.remedy.restart if self.remedy is not None else "fresh"
 
+    def named(self, policy: Policy) -> str:
+        """The name the move reads as: a remedy the evidence turned the other way is named
+        by the policy's remedy for that role and direction (an ``lr_raise`` turned down reads
+        ``lr_cut``); turns are still counted under :attr:`name`."""
+        directions = set(self.directions.values())
+        if self.remedy is None or self.remedy.direction is None or len(directions) != 1:
+            return self.name
+        if self.remedy.direction in directions:
+            return self.name
+        (direction,) = directions
+        for name, remedy in policy.remedies.items():
+            if remedy.role == self.remedy.role and remedy.direction == direction:
+                return name
+        return self.name
+
 
 @dataclass(frozen=True)
 class CannotRemedy:
