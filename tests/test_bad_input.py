@@ -201,3 +201,16 @@ def test_a_json_number_beyond_any_float_in_a_plain_scripts_output_is_left_out():
         "inf": float("inf"),
     }
     assert list(parser.unreadable) == ["big"]
+
+
+def test_the_cfg_is_read_once(tmp_path, monkeypatch):
+    import rescue.config
+    from rescue.cli import _load_config
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(GOOD)
+    reads = []
+    real = rescue.config.load_yaml
+    monkeypatch.setattr(rescue.config, "load_yaml", lambda p: reads.append(p) or real(p))
+    config, _ = _load_config(cfg)
+    assert reads == [cfg] and config.params["lr"] == 0.1

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rescue.errors import RescueError
 
@@ -350,12 +350,14 @@ def _supervise(
 def _load_config(config_file: Path) -> tuple[RescueConfig, Policy]:
     """The cfg and its policy; roles are checked once the policy is known."""
     # Imports here keep `rescue --help` and bad-input errors fast.
-    from rescue.config import BUILTIN_ROLES, load_config
+    from rescue.config import BUILTIN_ROLES, load_config, read_config
     from rescue.policy import load_policy
 
-    raw_cfg = load_config(config_file, roles=_all_roles(config_file))
-    policy = load_policy(raw_cfg.policy, config_file.resolve().parent)
-    return load_config(config_file, roles=tuple({*BUILTIN_ROLES, *policy.roles})), policy
+    raw = read_config(config_file)  # read once, validated twice
+    first = load_config(config_file, roles=_roles_in(raw), raw=raw)
+    policy = load_policy(first.policy, config_file.resolve().parent)
+    roles = tuple({*BUILTIN_ROLES, *policy.roles})
+    return load_config(config_file, roles=roles, raw=raw), policy
 
 
 def _check_study(storage: str, name: str) -> None:
@@ -419,16 +421,12 @@ def _what_to_run(
     return script, "", CommandSpec((sys.executable, str(script)), **spec)
 
 
-def _all_roles(config_file: Path) -> tuple[str, ...]:
+def _roles_in(raw: Any) -> tuple[str, ...]:
     """Roles are checked once the policy is known; the first pass accepts any role."""
-    from rescue.yaml_loader import load_yaml
-
-    try:
-        raw = load_yaml(config_file)
-        knobs = raw.get("knobs") or {}
-        return tuple({str(k.get("role")) for k in knobs.values() if isinstance(k, dict)})
-    except Exception:  # the real load reports the problem
-        return ()
+    knobs = raw.get("knobs") if isinstance(raw, dict) else None
+    if not isinstance(knobs, dict):
+        return ()  # the validation says what is wrong
+    return tuple({str(k.get("role")) for k in knobs.values() if isinstance(k, dict)})
 
 
 def _quiet_ray() -> None:

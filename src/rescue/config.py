@@ -151,20 +151,31 @@ class RescueConfig(_Strict):
         return {name: source[name] for name in self.knobs}
 
 
-def load_config(path: str | Path, roles: tuple[str, ...] = BUILTIN_ROLES) -> RescueConfig:
-    """Read and validate ``path``; every problem is a :class:`ConfigError`.
-
-    ``roles`` are the knob roles allowed: the built-in ones and any the policy's remedies use.
-    """
+def read_config(path: str | Path) -> Any:
+    """The YAML document in ``path``, unvalidated; a file that is not one is a
+    :class:`ConfigError`."""
     file = str(path)
     try:
-        raw = load_yaml(path)
+        return load_yaml(path)
     except FileNotFoundError:
         raise ConfigError(file, "", "an existing YAML file") from None
     except YamlFileError as exc:
         raise ConfigError(file, "", f"a YAML text file; it is {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(file, "", f"valid YAML ({exc})") from None
+
+
+def load_config(
+    path: str | Path, roles: tuple[str, ...] = BUILTIN_ROLES, raw: Any = None
+) -> RescueConfig:
+    """Read (unless ``raw``, what :func:`read_config` returned, is given) and validate
+    ``path``; every problem is a :class:`ConfigError`.
+
+    ``roles`` are the knob roles allowed: the built-in ones and any the policy's remedies use.
+    """
+    file = str(path)
+    if raw is None:
+        raw = read_config(path)
     if not isinstance(raw, dict):
         raise ConfigError(file, "", "a mapping with params and knobs at the top level", raw)
     try:
