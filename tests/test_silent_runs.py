@@ -74,3 +74,18 @@ def test_a_run_no_node_can_hold_is_bad_input_and_the_folder_starts_again_once_fi
     assert not (out / "report.json").exists()
     (tmp_path / "cfg.yaml").write_text(DIVERGING.replace("lr: 0.9", "lr: 0.05"))
     assert main([*argv, "--out", str(out), "-q"]) == 0  # the empty study it left is taken over
+
+
+def test_the_wall_clock_budget_stops_a_run_in_flight_without_a_verdict_on_it(tmp_path):
+    cfg = (
+        "params: {lr: 0.05, epochs: 100, checkpoint_every: 50, epoch_seconds: 0.5, seed: 0}\n"
+        "knobs:\n  lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}\n"
+        "success:\n  loss: {below: 0.05}\n"
+        "budget: {restarts: 3, seconds: 12}\n"
+    )
+    code, report, _ = run_rescue(tmp_path, cfg, "checkpointed_sgd.py", ["-q"])
+    assert code == 3 and report["outcome"] == "not_rescued"
+    (run,) = report["runs"]  # 100 epochs of 0.5 s would take 50 s
+    assert run["status"] == "stopped" and 0 < run["reports"] < 100
+    assert run["findings"] == [] and "wall-clock budget" in run["notes"][0]
+    assert report["summary"].startswith("the wall-clock budget of 12 s is spent (run 0 was")

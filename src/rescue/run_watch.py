@@ -39,10 +39,15 @@ class RunWatch:
         history: Path,
         listener: ReportListener | None = None,
         length: int | None = None,
+        deadline: float | None = None,
     ) -> None:
-        """``length``: the run ends (healthy, completed) after this many reports."""
+        """``length``: the run ends (healthy, completed) after this many reports;
+        ``deadline``: the ``time.monotonic()`` at which the rescue's wall-clock budget is spent,
+        when the run is stopped (no finding: it says nothing about the run)."""
         self.policy = policy
         self.length = length
+        self.deadline = deadline
+        self.out_of_time = False
         self.stream = stream
         self.detectors = policy.detectors()
         self.findings: list[Finding] = []
@@ -129,7 +134,11 @@ class RunWatch:
                     evidence={"seconds_without_report": round(waited, 1)},
                 )
             )
-        return self.verdict is not None
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            if not self.out_of_time:
+                self.notes.append("stopped: the wall-clock budget (budget.seconds) was spent")
+            self.out_of_time = True
+        return self.verdict is not None or self.out_of_time
 
     def completed(self) -> None:
         """The run ended normally: end-of-run checks (such as a missed target)."""

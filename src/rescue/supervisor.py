@@ -74,6 +74,7 @@ class Supervisor:
         )
         self.report.knobs = list(job.config.knobs)
         self._clock = time.monotonic()
+        self._deadline: float | None = None  # set by rescue(): budget.seconds from its start
 
     def rescue(self, start: Progress | None = None) -> RescueReport:
         """Run until healthy or out of budget; from ``start`` when resuming."""
@@ -82,6 +83,7 @@ class Supervisor:
         self.evidence, self.tried = start.evidence, start.tried
         self._clock = time.monotonic() - start.spent_seconds  # the budget already spent counts
         deadline = self._clock + cfg.budget.seconds if cfg.budget.seconds else None
+        self._deadline = deadline
         config = dict(start.config if start.config is not None else cfg.params)
         search: dict[str, Any] = dict(start.search)
         resume_from = start.resume_from
@@ -120,6 +122,13 @@ class Supervisor:
             if record.status == "interrupted":
                 self._finish_trial(trial, record, watch, remedy=None)
                 return self._interrupted(interrupt.name if interrupt else "a signal", run, record)
+            if watch.out_of_time and record.verdict is None:
+                self._finish_trial(trial, record, watch, remedy=None)
+                self.report.summary = (
+                    f"the wall-clock budget of {cfg.budget.seconds:g} s is spent "
+                    f"(run {run} was stopped after {record.reports} reports)"
+                )
+                break
             observation = self._observe(
                 record, watch, from_checkpoint=resume_from is not None, moved=tuple(search)
             )
@@ -264,6 +273,7 @@ class Supervisor:
             folder / "metrics.jsonl",
             self.display.reported,
             length=self.job.config.budget.reports_per_run,
+            deadline=self._deadline,
         )
         started = time.monotonic()
         replayed = continued.reports if continued else []
