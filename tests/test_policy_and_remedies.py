@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
 
 from rescue.config import Knob
 from rescue.detectors import Detector, detector_class, register_detector
@@ -243,7 +244,8 @@ def test_a_move_that_helped_goes_on_further_and_one_that_did_not_is_put_back():
         Counter({("missed_target", "loss_weight_raise"): 1}),
     )
     assert choice.name == "loss_weight_raise" and choice.space["w"].low > 2e-2
-    assert choice.space["w"].high > 2e-2 * 20  # a second move that way reaches further
+    # It got clearly closer (0.5 -> 0.4): the next move that way is the same size again.
+    assert choice.space["w"].high == pytest.approx(2e-2 * 20)
     # Had it changed nothing (w now mid-domain: no lean), the next remedy moves init and w
     # goes back.
     flat = Evidence(evidence.observations[:1])
@@ -567,3 +569,70 @@ def test_a_remedy_the_evidence_turned_around_is_named_for_the_way_it_moves():
     assert choice.named(POLICY) == "lr_cut"
     straight = next_move("divergence", {"lr": 0.01}, {"lr": LR})
     assert straight.named(POLICY) == straight.name == "lr_cut"
+
+
+def decide(evidence, signature, config, knobs, turns=None):
+    """The choice after the latest observation in ``evidence``."""
+    latest = evidence.observations[-1]
+    return choose(POLICY, finding(signature), latest, evidence, knobs, config, turns or Counter())
+
+
+def test_a_cut_that_got_clearly_closer_is_repeated_at_its_own_size():
+    evidence = Evidence()
+    evidence.add(Observation(0, {"lr": 0.5}, False, "divergence", Side.HIGH, True, "", 1.0))
+    evidence.add(
+        Observation(1, {"lr": 0.05}, False, "divergence", Side.HIGH, True, "", 0.1, moved=("lr",))
+    )
+    choice = decide(evidence, "divergence", {"lr": 0.05}, {"lr": LR})
+    # Not the far reach (0.01^2 x 0.05) that a second failure on this side would bring.
+    assert choice.space["lr"].low == pytest.approx(0.05 * 0.01)
+    # Had the cut not helped, the next one reaches further.
+    flat = Evidence(evidence.observations[:1])
+    flat.add(
+        Observation(1, {"lr": 0.05}, False, "divergence", Side.HIGH, True, "", 1.0, moved=("lr",))
+    )
+    choice = decide(flat, "divergence", {"lr": 0.05}, {"lr": LR})
+    assert choice.space["lr"].low == pytest.approx(0.05 * 0.01**2)
+
+
+def test_a_value_below_a_firm_too_low_is_never_put_back():
+    evidence = Evidence()
+    for run, lr, signature, side, firm, health in [
+        (0, 1e-6, "plateau", Side.NEUTRAL, False, 0.4),
+        (1, 1e-4, "missed_target", Side.LOW, True, 0.38),
+        (2, 0.05, "stuck_constant", Side.NEUTRAL, False, 0.38),
+    ]:
+        config = {"lr": lr, "warm": 50}
+        moved = ("lr",) if run else ()
+        evidence.add(
+            Observation(
+                run, config, False, signature, side, firm, "", health, moved=moved, basis="target"
+            )
+        )
+    knobs = {"lr": LR, "warm": WARM}
+    used = Counter({("stuck_constant", "lr_raise"): 1})  # the raises have had their turn
+    choice = decide(evidence, "stuck_constant", {"lr": 0.05, "warm": 50}, knobs, used)
+    assert choice.name == "warmup"
+    # Moving lr did not help, but 1e-6 lies below 1e-4, which was firmly too low.
+    assert "lr" not in choice.reset
+
+
+def test_a_range_beyond_every_run_so_far_is_drawn_across_not_at_its_far_end(tmp_path):
+    """TPE (with no good trials) draws where no run failed: on a range with every run on one
+    side, that is always the far end. Such a range is drawn log-uniformly instead."""
+    from rescue.study import RescueStudy
+
+    knobs = {"lr": LR}
+    low, high = 4e-5, 2e-3
+    draws = []
+    for seed in range(8):
+        study = RescueStudy(f"sqlite:///{tmp_path / f's{seed}.db'}", "t", seed=seed)
+        for lr, health in ((0.05, 0.3), (0.004, 0.06)):
+            trial, _ = study.ask(knobs, {"lr": lr})
+            study.finish(trial, TrialState.PRUNED, health, [1.0, health], {}, healthy=False)
+        space = {"lr": FloatDistribution(low, high, log=True)}
+        _, values = study.ask(knobs, {"lr": 0.004}, space)
+        draws.append(values["lr"])
+    assert all(low <= d <= high for d in draws)
+    near_far_end = [d for d in draws if d < low * 1.5]
+    assert len(near_far_end) <= 2, sorted(draws)

@@ -19,6 +19,7 @@ from pathlib import Path
 from rescue import strict_json
 from rescue.config import Target
 from rescue.course import on_course
+from rescue.crash_error import about_non_finite, headline
 from rescue.findings import Finding
 from rescue.health import health
 from rescue.kinds import MetricKinds
@@ -156,15 +157,20 @@ class RunWatch:
         )
 
     def crashed(self, traceback: str) -> None:
-        lines = [line for line in traceback.strip().splitlines() if line.strip()]
-        last = lines[-1].strip() if lines else "unknown error"
+        """The training function raised. An error about NaN or infinite values is the
+        ``non_finite`` signature (the run blew up, and said so by raising); any other is a
+        ``crash``."""
+        error = headline(traceback)
+        if about_non_finite(traceback):
+            signature, reason = (
+                "non_finite",
+                f"the training function raised on non-finite values: {error}",
+            )
+        else:
+            signature, reason = "crash", f"the training function raised: {error}"
         self._record(
             Finding(
-                "crash",
-                None,
-                max(self.stream.step, 0),
-                f"the training function raised: {last}",
-                evidence={"traceback": traceback},
+                signature, None, max(self.stream.step, 0), reason, evidence={"traceback": traceback}
             )
         )
 

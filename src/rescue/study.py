@@ -35,6 +35,7 @@ from rescue.health import WORST
 from rescue.policy.rules import SearchSettings
 
 MAX_INTERMEDIATE = 200  # reported per trial; a longer run is thinned evenly
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # runs the sampler learns from
 
 
 def knob_distribution(knob: Knob, value: Any) -> BaseDistribution:
@@ -116,6 +117,7 @@ class RescueStudy:
     ) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = rescue_sampler(search, seed)
+        self.uniform = optuna.samplers.RandomSampler(seed=seed)
         self.storage, self.name, self.seed = storage, name, seed
         self.backend = open_storage(storage)
         try:
@@ -155,8 +157,29 @@ class RescueStudy:
             name: search.get(name) or knob_distribution(knob, current[name])
             for name, knob in knobs.items()
         }
-        trial = self.study.ask(distributions)
+        model = self.study.sampler
+        if search and all(self._one_sided(name, dist) for name, dist in search.items()):
+            # Every run so far lies on one side of the range: TPE's ratio of densities then
+            # only grows away from them and would draw the range's far end every time. There
+            # is nothing inside to model, so the draw is uniform (log-uniform on log ranges).
+            self.study.sampler = self.uniform
+        try:
+            trial = self.study.ask(distributions)
+        finally:
+            self.study.sampler = model
         return trial, {name: trial.params[name] for name in knobs}
+
+    def _one_sided(self, name: str, dist: BaseDistribution) -> bool:
+        """Whether every finished run's value of ``name`` lies at or beyond one end of the
+        numeric range ``dist``."""
+        if not isinstance(dist, FloatDistribution | IntDistribution):
+            return False
+        values = [
+            t.params[name]
+            for t in self.study.get_trials(deepcopy=False, states=FINISHED)
+            if name in t.params
+        ]
+        return all(v >= dist.high for v in values) or all(v <= dist.low for v in values)
 
     def finish(
         self,

@@ -386,6 +386,12 @@ class Supervisor:
         }[record.status]
         if record.verdict is not None and record.verdict.signature == "misconfigured":
             state = TrialState.FAIL  # nothing to learn from: its metrics were not there
+        elif (
+            record.status == "crashed"
+            and record.verdict is not None
+            and record.verdict.signature != "crash"
+        ):
+            state = TrialState.PRUNED  # it raised on NaN: a sick run, which the sampler learns from
         self.study.finish(
             trial,
             state,

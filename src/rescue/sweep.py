@@ -392,7 +392,11 @@ class SweepLoop:
             name in stream.series and target.met_by(stream.series[name].last)
             for name, target in stream.targets.items()
         )
-        if trial.outcome == "diagnosed" and trial.status != "crashed":
+        # A crash is a bug in the script, unless it raised on NaN (then it is a sick run).
+        bug = trial.status == "crashed" and (
+            watch.verdict is None or watch.verdict.signature == "crash"
+        )
+        if trial.outcome == "diagnosed" and not bug:
             self._maybe_rescue(trial)
         self.study.finish(
             live.optuna_trial,
@@ -407,7 +411,7 @@ class SweepLoop:
                 "remedy": trial.remedy,
                 "rescue_of": trial.rescue_of,
             },
-            crashed=trial.status == "crashed",
+            crashed=bug,
         )
         self.display.trial_ended(trial)
         self._save()

@@ -8,7 +8,8 @@ from rescue.stream import MetricStream
 
 
 class NonFinite(Detector):
-    """Any reported metric became NaN or ±inf.
+    """Any reported metric became NaN or ±inf. (A training function that raises an error
+    about NaN or inf values is read as this signature too, by the run's watch.)
 
     >>> from rescue.stream import MetricStream
     >>> stream, detector = MetricStream(), NonFinite()

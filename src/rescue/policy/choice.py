@@ -189,8 +189,10 @@ class _Mover:
             direction, origin = went, after
             how = f"{name} {before:.4g} -> {after:.4g} did not get there: further {direction}"
         if side is not Side.NEUTRAL and self.polarities[name]:  # a shape's hint wins
-            direction = _direction(None, self.polarities[name], side, knob, after) or direction
-            origin = after
+            hinted = _direction(None, self.polarities[name], side, knob, after) or direction
+            if hinted != direction or origin != after:
+                how = f"{how}; but the run reads {side.value}: {hinted} from {after:.4g}"
+            direction, origin = hinted, after
         remedy = self._remedy_for(knob.role, chain)
         if remedy is None or not _may_go(remedy, direction):
             return None
@@ -266,8 +268,14 @@ class _Mover:
 
     def _known_wrong(self, name: str, value: Any) -> bool:
         """Whether a run with the other knobs as now found ``value`` firmly too high or too
-        low: not a value to put back."""
+        low, or the evidence's bracket lies wholly on one side of it (a learning rate below
+        one that was firmly too low): not a value to put back."""
         polarity = self.polarities[name]
+        too_low, too_high = self.evidence.bracket(name, self.config, self.polarities)
+        if (too_low is not None and value <= too_low) or (
+            too_high is not None and value >= too_high
+        ):
+            return True
         return any(
             obs.firm
             and obs.config.get(name) == value
@@ -362,6 +370,8 @@ class _Mover:
             failures = self.evidence.failures_on(name, side, self.config, polarity)
             in_a_row = self.evidence.moves_in_a_row(name, direction)
             growth = 2 ** max(failures - 1, in_a_row, 0)
+            if self._closer(name, direction):
+                growth = 1  # the last step this way got clearly closer: the same size again
             # An open side (no evidence beyond the current value) is the remedy's window, its
             # far end reaching further with each failure there; a bracketed side is the whole
             # bracket, so that a narrow one is bisected rather than skipped.
@@ -381,6 +391,14 @@ class _Mover:
         failed = [v for v in (too_low, too_high, value) if v is not None]
         low, high = _clear_of(knob, low, high, failed, self.policy.search.margin)
         return _distribution(knob, current, low, high)
+
+    def _closer(self, name: str, direction: Direction) -> bool:
+        """Whether the latest run moved ``name`` in ``direction`` and came out clearly
+        healthier than the run before it."""
+        move, change = self.evidence.last_move(), self.evidence.change()
+        if move is None or change is None or move[0] != name or change >= -MARGIN:
+            return False
+        return (move[2] > move[1]) == (direction == "up")
 
     def explore(self) -> Choice | None:
         """Every knob at once, each inside what the evidence leaves of its domain."""

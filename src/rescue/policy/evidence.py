@@ -235,9 +235,8 @@ class Evidence:
         if len(self.observations) < 2:
             return None
         earlier, latest = self.observations[-2], self.observations[-1]
-        if earlier.health is None or latest.health is None:
-            return None
-        if earlier.basis == latest.basis:
+        both = earlier.health is not None and latest.health is not None
+        if both and earlier.basis == latest.basis:
             return latest.health - earlier.health
         failed = [o.firm and o.side is not Side.NEUTRAL for o in (earlier, latest)]
         if failed == [False, True]:
