@@ -23,6 +23,7 @@ from ray import tune
 
 from rescue.command_line import CommandSpec, build_argv
 from rescue.output_metrics import OutputParser
+from rescue.report_batch import Batcher
 
 PID_FILE = "command.pid"
 STDERR_TAIL = 20
@@ -58,7 +59,11 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
         try:
             assert process.stdout is not None
             told: set[str] = set()
+            batcher = Batcher(lambda result, _: tune.report(result))
             for line in _lines_until_exit(process, err):
+                if not line:
+                    batcher.flush()
+                    continue
                 out.write(line)
                 metrics = parser.parse(line)
                 for name in parser.unreadable.keys() - told:
@@ -68,7 +73,8 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
                         "left out of the reports\n"
                     )
                 if metrics:
-                    tune.report(metrics)
+                    batcher.add(metrics)
+            batcher.flush()
             code = process.wait()
         finally:
             stop_process_group(process.pid)
@@ -87,7 +93,7 @@ def _lines_until_exit(process: subprocess.Popen[str], err: IO[str]) -> Iterator[
     behind (a data-loader worker, a logger) still holds the pipe open: that child is stopped
     with the group, which closes the pipe. A child that left the group (its own session)
     cannot be stopped with it: what it prints within ``DRAIN_SECONDS`` is read, then it is
-    named in ``stderr.log`` and left running."""
+    named in ``stderr.log`` and left running. An empty string says nothing came for 0.2 s."""
     lines: queue.Queue[str | None] = queue.Queue()
     assert process.stdout is not None
     pipe = os.fstat(process.stdout.fileno()).st_ino
@@ -115,6 +121,7 @@ def _lines_until_exit(process: subprocess.Popen[str], err: IO[str]) -> Iterator[
                     "reading it and left that process running\n"
                 )
                 return
+            yield ""  # quiet for a moment: the caller may send what it holds
             continue
         if line is None:
             return

@@ -22,6 +22,7 @@ from rescue.command_trial import PID_FILE, run_command, stop_process_group
 from rescue.config import RayOptions
 from rescue.errors import RescueError
 from rescue.interrupt import Interrupt
+from rescue.report_batch import BATCH_KEY, COUNT_KEY, report_index, unpack
 from rescue.reporting import Metrics
 from rescue.tracebacks import user_traceback
 from rescue.tune_sink import run_user_train
@@ -36,6 +37,8 @@ TUNE_KEYS = frozenset(AUTO_RESULT_KEYS) | {
     "timesteps_this_iter",
     "episodes_this_iter",
     "checkpoint_dir_name",
+    BATCH_KEY,
+    COUNT_KEY,
 }
 
 
@@ -49,6 +52,19 @@ def user_metrics(result: dict[str, Any]) -> Metrics:
         elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
             metrics[name] = [float(v) for v in value]
     return metrics
+
+
+def reports_in(result: dict[str, Any]) -> list[Metrics]:
+    """The reports a Ray Tune result carries: a batch from ``rescue.report``, or the one
+    report of a script that calls ``ray.tune.report`` itself."""
+    return unpack(result) if BATCH_KEY in result else [user_metrics(result)]
+
+
+def last_report(result: dict[str, Any]) -> int:
+    """The 0-based index, in its run, of a result's last report."""
+    if COUNT_KEY in result:
+        return report_index(result)
+    return int(result.get("training_iteration", 1)) - 1
 
 
 class RunWatcher(Protocol):
@@ -84,8 +100,10 @@ class _WatchStopper(tune.Stopper):
         if self.watcher is None or iteration <= self._last_iteration:
             return self.requested  # Tune repeats the last result when a trial ends
         self._last_iteration = iteration
-        if self.watcher.on_report(user_metrics(result)):
-            self.requested = True
+        for metrics in reports_in(result):
+            if self.watcher.on_report(metrics):
+                self.requested = True
+                break  # later reports of the batch come after the run's end
         return self.requested
 
     def stop_all(self) -> bool:
@@ -125,8 +143,7 @@ class _TrialEvents(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         name = result.get("checkpoint_dir_name")
         if self.checkpointed is not None and name:
-            report = int(result.get("training_iteration", 1)) - 1
-            self.checkpointed(report, self.locate(f"{trial.path}/{name}"))
+            self.checkpointed(last_report(result), self.locate(f"{trial.path}/{name}"))
 
     def __reduce__(self):
         return (_TrialEvents, (None,))
@@ -276,7 +293,7 @@ class RayRunner:
         if command is not None and log_dir is not None:
             stop_leftover(Path(log_dir) / PID_FILE)
         checkpoints = sorted(
-            (int(metrics.get("training_iteration", 0)) - 1, self.checkpoint_uri(checkpoint.path))
+            (last_report(metrics), self.checkpoint_uri(checkpoint.path))
             for checkpoint, metrics in (result.best_checkpoints or [])
         )
         if self.interrupt is not None and self.interrupt.requested:

@@ -17,7 +17,7 @@ from ray.tune.search import Searcher
 from rescue.command_line import CommandSpec
 from rescue.command_trial import PID_FILE, run_command
 from rescue.interrupt import Interrupt
-from rescue.ray_runner import RayRunner, stop_leftover, user_metrics
+from rescue.ray_runner import RayRunner, reports_in, stop_leftover
 from rescue.reporting import Metrics, clear_report_sources
 from rescue.tracebacks import user_traceback
 from rescue.tune_sink import run_user_train
@@ -94,8 +94,10 @@ class _SweepStopper(tune.Stopper):
         if self.loop is None or iteration <= self._last.get(trial_id, 0):
             return trial_id in self.stopped  # Tune repeats the last result when a trial ends
         self._last[trial_id] = iteration
-        if self.loop.on_report(trial_id, user_metrics(result)):
-            self.stopped.add(trial_id)
+        for metrics in reports_in(result):
+            if self.loop.on_report(trial_id, metrics):
+                self.stopped.add(trial_id)
+                break
         return trial_id in self.stopped
 
     def stop_all(self) -> bool:

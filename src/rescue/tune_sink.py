@@ -1,5 +1,5 @@
-"""Runs inside a Ray Tune trial: forwards ``rescue.report`` to ``ray.tune.report`` and serves
-checkpoints. Imported only in Ray workers."""
+"""Runs inside a Ray Tune trial: forwards ``rescue.report`` to ``ray.tune.report``, in batches
+(:mod:`rescue.report_batch`), and serves checkpoints. Imported only in Ray workers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from ray import tune
 
 from rescue.entrypoint import load_entry
+from rescue.report_batch import Batcher
 from rescue.reporting import Metrics, install_sink
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -33,17 +34,22 @@ def load_checkpoint(folder: str | Path, weights_only: bool = True) -> dict[str, 
     return torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=weights_only)
 
 
+def tune_report(result: dict[str, Any], checkpoint: Mapping[str, Any] | None) -> None:
+    if checkpoint is None:
+        tune.report(result)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        save_checkpoint(checkpoint, Path(folder))
+        tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
 class TuneSink:
     def __init__(self, resume_from: str | None = None) -> None:
         self.resume_from = resume_from
+        self.batcher = Batcher(tune_report, timer=True)
 
     def report(self, metrics: Metrics, checkpoint: Mapping[str, Any] | None) -> None:
-        if checkpoint is None:
-            tune.report(dict(metrics))
-            return
-        with tempfile.TemporaryDirectory() as folder:
-            save_checkpoint(checkpoint, Path(folder))
-            tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(folder))
+        self.batcher.add(metrics, checkpoint)
 
     def get_checkpoint(self, weights_only: bool = True) -> dict[str, Any] | None:
         checkpoint = tune.get_checkpoint()
@@ -71,11 +77,13 @@ def run_user_train(
     Tune. What it prints is kept in ``log_dir`` (stdout.log, stderr.log) as for a plain
     script, and a ``sys.exit`` inside it (an argparse error, say) is a crash that says so, with
     the last lines it wrote to stderr."""
-    install_sink(TuneSink(resume_from))
+    sink = TuneSink(resume_from)
+    install_sink(sink)
     with captured_output(log_dir) as tail:
         try:
             load_entry(script, entry)(dict(config))
         except SystemExit as exc:
+            _send_rest(sink.batcher)
             if exc.code in (None, 0):
                 raise  # also how Ray Tune ends the training thread of a stopped trial
             lines = "".join(tail).rstrip()
@@ -83,6 +91,16 @@ def run_user_train(
                 f"{Path(script).name} exited (sys.exit({exc.code!r})) inside {entry}(); "
                 f"last lines of its stderr:\n{lines}"
             ) from None
+        except Exception:
+            _send_rest(sink.batcher)  # the reports before a crash are part of its story
+            raise
+        sink.batcher.close()
+
+
+def _send_rest(batcher: Batcher) -> None:
+    """The pending reports of a run that raised; the run's own error is what matters."""
+    with contextlib.suppress(Exception):
+        batcher.close()
 
 
 class _Tee(io.TextIOBase):
