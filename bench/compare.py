@@ -4,7 +4,7 @@ For each scenario (an example with ``train.py`` and ``cfg.yaml``) and seed, ever
 starts from the same broken params, searches the same knob domains and gets the same budget:
 at most ``budget.restarts + 1`` runs, each at most one full run long.
 
-- rescue: the real supervisor with its default policy (``rescue.cli.main``);
+- rescue: the real supervisor with its default policy (``rescue.cli.main.main``);
 - optuna_tpe: Optuna TPE + MedianPruner, in-process, first trial = the broken params;
 - asha: Ray Tune ASHA over the knob domains, first trial = the broken params;
 - pbt: Ray Tune PBT, only when ``train`` restores from checkpoints;
@@ -55,8 +55,8 @@ from ray.tune.search.basic_variant import BasicVariantGenerator  # noqa: E402
 
 from rescue import reporting  # noqa: E402
 from rescue.config import Knob, RescueConfig, Target, load_config  # noqa: E402
-from rescue.entrypoint import load_entry  # noqa: E402
-from rescue.reporting import Metrics, install_sink  # noqa: E402
+from rescue.worker.entrypoint import load_entry  # noqa: E402
+from rescue.worker.reporting import Metrics, install_sink  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -227,7 +227,7 @@ def oracle(sc: Scenario, seed: int) -> Outcome:
 def oracle_ray(sc: Scenario, seed: int, storage: Path) -> Outcome:
     """The same healthy run as one Ray Tune trial: what a run costs with Tune's start-up, the
     like-for-like wall-time yardstick for rescue and asha."""
-    from rescue.tune_sink import run_user_train
+    from rescue.worker.tune_sink import run_user_train
 
     params = {**sc.params(seed), **HEALTHY[sc.name]}
     stopper = _SuccessStopper(dict(sc.config.success), run_length=0)
@@ -360,7 +360,7 @@ def asha_grace(run_length: int) -> int:
 
 
 def asha(sc: Scenario, seed: int, run_length: int, storage: Path) -> Outcome:
-    from rescue.tune_sink import run_user_train
+    from rescue.worker.tune_sink import run_user_train
 
     metric, target = sc.objective
     base = sc.params(seed)
@@ -421,7 +421,7 @@ def pbt(sc: Scenario, seed: int) -> Outcome:
 
 
 def rescue_contender(sc: Scenario, seed: int, tmp: Path) -> Outcome:
-    from rescue.cli import main
+    from rescue.cli.main import main
 
     raw = json.loads(json.dumps(sc.raw))
     if sc.has_seed:
@@ -617,7 +617,8 @@ def choices(scenarios: list[Scenario], run_lengths: dict[str, int]) -> list[str]
         f"({lengths}). All contenders run one at a time, one CPU per run (`ray.cpus_per_run`), "
         "on a Ray started with `num_cpus=2`. Seeds override `params.seed`.",
         "",
-        "- **rescue**: `rescue.cli.main([train.py, --config, cfg, --out, tmp, -q, --seed, SEED])` "
+        "- **rescue**: `rescue.cli.main.main([train.py, --config, cfg, --out, tmp, -q, "
+        "--seed, SEED])` "
         "with the default policy; numbers read from `report.json` (runs, reports, outcome, "
         "findings with `onset`/`step`, remedies). Each run is a Ray Tune trial.",
         "- **optuna_tpe**: `TPESampler(seed=SEED)` with its defaults (its 10 random start-up "
@@ -628,7 +629,7 @@ def choices(scenarios: list[Scenario], run_lengths: dict[str, int]) -> list[str]
         "(`enqueue_trial`); `trial.report` of the first success metric at every report, pruned "
         "on `should_prune()`; `study.stop()` at the first trial meeting `success`; "
         "`n_trials = restarts + 1`. Runs in-process: `rescue.report` goes to a capturing sink "
-        "(`rescue.reporting.install_sink`), no Ray.",
+        "(`rescue.worker.reporting.install_sink`), no Ray.",
         "- **asha**: `Tuner` + `ASHAScheduler(time_attr=training_iteration, max_t=run length, "
         "grace_period=run length // 10, reduction_factor=3)` (the ratios of Ray's ASHA "
         "example, max_t=100, grace_period=10, reduction_factor=3), metric = the first success "
@@ -637,12 +638,13 @@ def choices(scenarios: list[Scenario], run_lengths: dict[str, int]) -> list[str]
         "`num_samples = restarts + 1`, one trial at a time (`max_concurrent=1`); a `Stopper` "
         "ends the "
         "experiment when a trial completes a full run meeting `success`. Under Ray Tune, "
-        "reports via `rescue.tune_sink.run_user_train` (as rescue's own runs).",
+        "reports via `rescue.worker.tune_sink.run_user_train` (as rescue's own runs).",
         "- **pbt**: `PopulationBasedTraining` needs a `train` that resumes from a checkpoint "
         "(`rescue.get_checkpoint()`); where it doesn't, the table says so and nothing runs.",
         "- **retry**: the broken params again with `seed + 1000 k`, k = 0, 1, ...; in-process.",
         "- **oracle_ray**: the oracle's run as one Ray Tune trial (bare `Tuner`, "
-        "`rescue.tune_sink.run_user_train`): the wall-time yardstick for the Ray contenders.",
+        "`rescue.worker.tune_sink.run_user_train`): the wall-time yardstick for the Ray "
+        "contenders.",
         "- **oracle**: one in-process run with the known fix: "
         + "; ".join(f"{sc.name} {HEALTHY.get(sc.name, 'unknown')}" for sc in scenarios)
         + ".",

@@ -19,10 +19,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 import healthy_runs  # noqa: E402
 import seed_fixtures  # noqa: E402
 from rescue.config import Target  # noqa: E402
+from rescue.detectors.run_watch import replay_run  # noqa: E402
+from rescue.detectors.stream import MetricStream  # noqa: E402
 from rescue.kinds import MetricKinds  # noqa: E402
 from rescue.policy import load_policy  # noqa: E402
-from rescue.run_watch import replay_run  # noqa: E402
-from rescue.stream import MetricStream  # noqa: E402
 
 # (fixture, the report where the failure is visible to a person, expected signature, targets)
 SEEDS = [

@@ -26,13 +26,13 @@ HEALTHY_LR = 0.13
 
 def direct(params):
     sys.path.insert(0, str(EXAMPLE))
-    from rescue.entrypoint import load_entry
+    from rescue.worker.entrypoint import load_entry
 
     load_entry(EXAMPLE / "train.py", "train")(params)
 
 
 def bare_tune(params, storage):
-    from rescue.tune_sink import run_user_train
+    from rescue.worker.tune_sink import run_user_train
 
     trainable = tune.with_parameters(
         run_user_train, script=str(EXAMPLE / "train.py"), entry="train"
@@ -45,7 +45,7 @@ def bare_tune(params, storage):
 
 
 def under_rescue(cfg_path, out):
-    from rescue.cli import main
+    from rescue.cli.main import main
 
     assert main([str(EXAMPLE / "train.py"), "--config", str(cfg_path), "--out", out, "-q"]) == 0
 

@@ -43,7 +43,7 @@ success:
 
 def rescue_sweep(trials: int, seed: int, work: Path) -> list[dict]:
     """Per trial, in the order asked: reports, and the objective if it ended healthy."""
-    from rescue.cli import main
+    from rescue.cli.main import main
 
     cfg = work / "cfg.yaml"
     cfg.write_text(CFG)
@@ -87,9 +87,9 @@ class _TrialSink:
 def plain_optuna(trials: int, seed: int) -> list[dict]:
     import optuna
 
-    from rescue.entrypoint import load_entry
-    from rescue.reporting import install_sink
-    from rescue.sweep_study import startup_trials
+    from rescue.search.sweep_study import startup_trials
+    from rescue.worker.entrypoint import load_entry
+    from rescue.worker.reporting import install_sink
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     train = load_entry(SCRIPT, "train")

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 import rescue
-from rescue.reporting import install_sink
+from rescue.worker.reporting import install_sink
 
 
 class Discard:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rescue.cli import main
+from rescue.cli.main import main
 
 SCRIPTS = Path(__file__).parent / "scripts"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# rescue's fingerprints of what was started (rescue.trust) go here, not to the user's home;
+# rescue's fingerprints of what was started (rescue.engine.trust) go here, not to the user's home;
 # set before the test modules build the environments of their subprocesses.
 os.environ.setdefault("RESCUE_STATE_DIR", tempfile.mkdtemp(prefix="rescue-state-"))
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from rescue.entrypoint import load_entry
-from rescue.reporting import Metrics, install_sink
+from rescue.worker.entrypoint import load_entry
+from rescue.worker.reporting import Metrics, install_sink
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

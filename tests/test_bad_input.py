@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rescue.cli import main
+from rescue.cli.main import main
 
 SCRIPT = Path(__file__).parent / "scripts" / "sgd_regression.py"
 GOOD = """\
@@ -139,7 +139,7 @@ def test_an_unbalanced_command_line_is_one_line(tmp_path, capsys):
 
 
 def test_rescue_report_on_a_cfg_that_is_a_device_draws_the_page_without_targets(tmp_path):
-    from rescue.report_data import _read_cfg
+    from rescue.page.data import _read_cfg
 
     notes: list[str] = []
     assert _read_cfg("/dev/zero", notes) == ([], {}, [])  # returns at once: never read
@@ -147,7 +147,7 @@ def test_rescue_report_on_a_cfg_that_is_a_device_draws_the_page_without_targets(
 
 
 def test_a_folder_in_use_or_already_holding_a_rescue_is_refused(tmp_path, capsys):
-    from rescue.folder_lock import lock_folder, release_folders
+    from rescue.engine.folder_lock import lock_folder, release_folders
 
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(GOOD)
@@ -193,7 +193,7 @@ def test_an_address_where_no_cluster_answers_is_one_line(tmp_path, capsys):
 
 
 def test_a_json_number_beyond_any_float_in_a_plain_scripts_output_is_left_out():
-    from rescue.output_metrics import OutputParser
+    from rescue.worker.output_metrics import OutputParser
 
     parser = OutputParser()
     assert parser.parse('{"loss": 0.5, "big": ' + "9" * 400 + ', "inf": 1e999}') == {
@@ -205,12 +205,12 @@ def test_a_json_number_beyond_any_float_in_a_plain_scripts_output_is_left_out():
 
 def test_the_cfg_is_read_once(tmp_path, monkeypatch):
     import rescue.config
-    from rescue.cli import _load_config
+    from rescue.cli.startup import read_cfg
 
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(GOOD)
     reads = []
     real = rescue.config.load_yaml
     monkeypatch.setattr(rescue.config, "load_yaml", lambda p: reads.append(p) or real(p))
-    config, _ = _load_config(cfg)
+    config, _ = read_cfg(cfg)
     assert reads == [cfg] and config.params["lr"] == 0.1

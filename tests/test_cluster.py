@@ -17,7 +17,7 @@ import pytest
 import ray
 
 from cli_runs import DIVERGING, SCRIPTS
-from rescue.cli import main
+from rescue.cli.main import main
 
 pytestmark = pytest.mark.integration
 RAY = str(Path(sys.executable).with_name("ray"))

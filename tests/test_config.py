@@ -2,7 +2,7 @@
 
 import pytest
 
-from rescue.cli import main
+from rescue.cli.main import main
 from rescue.config import load_config
 from rescue.errors import ConfigError
 
@@ -110,7 +110,7 @@ def test_cli_refuses_an_unknown_policy(write_cfg, tmp_path, capsys):
 
 def test_the_user_api_is_not_shadowed_by_submodules():
     import rescue
-    import rescue.cli  # noqa: F401
-    import rescue.supervisor  # noqa: F401  (imports every module the supervisor uses)
+    import rescue.cli.main  # noqa: F401
+    import rescue.engine.supervisor  # noqa: F401  (imports every module the supervisor uses)
 
     assert callable(rescue.report) and callable(rescue.get_checkpoint)

@@ -5,11 +5,11 @@ import io
 
 from rich.console import Console
 
-from rescue.console import RescueConsole
-from rescue.findings import Finding
-from rescue.record import RescueReport, RunRecord
-from rescue.sweep import SweepReport
-from rescue.sweep_console import SweepConsole
+from rescue.cli.console import RescueConsole
+from rescue.cli.sweep_console import SweepConsole
+from rescue.detectors.findings import Finding
+from rescue.engine.record import RescueReport, RunRecord
+from rescue.engine.sweep import SweepReport
 
 ODD = "loss[/x]"
 
@@ -41,7 +41,7 @@ def test_markup_in_a_sweep_s_strings_prints_literally():
 
 
 def test_rescue_signatures_piped_is_one_block_per_signature_in_plain_words(capsys):
-    from rescue.cli import main
+    from rescue.cli.main import main
     from rescue.policy import load_policy
 
     assert main(["signatures"]) == 0  # captured: not a terminal
@@ -54,7 +54,7 @@ def test_rescue_signatures_piped_is_one_block_per_signature_in_plain_words(capsy
 
 
 def test_the_sweep_leaderboard_says_which_trials_missed_the_target():
-    from rescue.sweep import SweepTrial
+    from rescue.engine.sweep import SweepTrial
 
     buffer = io.StringIO()
     display = SweepConsole(["lr"], console=Console(file=buffer, width=200))

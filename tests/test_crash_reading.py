@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rescue.crash_error import about_non_finite, error_text, headline
+from rescue.detectors.crash_error import about_non_finite, error_text, headline
+from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.stream import MetricStream
 from rescue.policy import load_policy
-from rescue.run_watch import RunWatch
-from rescue.stream import MetricStream
 
 
 def raised(fn) -> str:

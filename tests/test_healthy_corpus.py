@@ -4,8 +4,8 @@ for several seeds each."""
 import pytest
 
 import healthy_runs
+from rescue.detectors.run_watch import replay_run
 from rescue.policy import load_policy
-from rescue.run_watch import replay_run
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

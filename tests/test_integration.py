@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from cli_runs import DIVERGING, run_rescue
-from rescue.cli import main
+from rescue.cli.main import main
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from process_kill import kill_all
 
 SCRIPT = Path(__file__).parent / "scripts" / "checkpointed_sgd.py"
-CLI = [sys.executable, "-m", "rescue.cli"]
+CLI = [sys.executable, "-m", "rescue.cli.main"]
 ENV = {**os.environ, "RAY_CHDIR_TO_TRIAL_DIR": "0"}
 PACED = """\
 params: {lr: 0.05, epochs: 20, checkpoint_every: 5, epoch_seconds: 0.15, seed: 0}

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from rescue.config import Knob
 from rescue.detectors import Detector, detector_class, register_detector
-from rescue.findings import Finding
+from rescue.detectors.findings import Finding
 from rescue.policy import (
     CannotRemedy,
     Choice,
@@ -421,7 +421,7 @@ def test_a_users_detector_class_is_registered_by_name(tmp_path):
 
 
 def test_a_categorical_swap_can_be_asked_from_the_study(tmp_path):
-    from rescue.study import RescueStudy
+    from rescue.search.study import RescueStudy
 
     study = RescueStudy(f"sqlite:///{tmp_path / 's.db'}", "t")
     knobs = {"n": NORM, "lr": LR}
@@ -620,7 +620,7 @@ def test_a_value_below_a_firm_too_low_is_never_put_back():
 def test_a_range_beyond_every_run_so_far_is_drawn_across_not_at_its_far_end(tmp_path):
     """TPE (with no good trials) draws where no run failed: on a range with every run on one
     side, that is always the far end. Such a range is drawn log-uniformly instead."""
-    from rescue.study import RescueStudy
+    from rescue.search.study import RescueStudy
 
     knobs = {"lr": LR}
     low, high = 4e-5, 2e-3

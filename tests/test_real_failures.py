@@ -6,8 +6,8 @@ import yaml
 
 from example_runs import EXAMPLES, record_example
 from rescue.config import Target
+from rescue.detectors.run_watch import replay_run
 from rescue.policy import load_policy
-from rescue.run_watch import replay_run
 from unrepresentative_runs import regression
 
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from rescue.ray_runner import last_report, reports_in
-from rescue.report_batch import COUNT_KEY, Batcher, unpack
+from rescue.engine.ray_runner import last_report, reports_in
+from rescue.worker.report_batch import COUNT_KEY, Batcher, unpack
 
 
 class Sent:

@@ -15,12 +15,12 @@ import pytest
 from matplotlib.image import imread
 
 from cli_runs import DIVERGING, run_rescue
-from rescue.cli import main
-from rescue.findings import Finding
-from rescue.record import RescueReport, RunRecord
-from rescue.report_data import load_report
-from rescue.report_plots import panels
-from rescue.report_writer import write_report
+from rescue.cli.main import main
+from rescue.detectors.findings import Finding
+from rescue.engine.record import RescueReport, RunRecord
+from rescue.page.data import load_report
+from rescue.page.plots import panels
+from rescue.page.writer import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
@@ -237,8 +237,8 @@ def test_an_outdir_without_runs_is_a_one_line_error_with_exit_2(tmp_path, capsys
 
 
 def test_a_rendering_failure_costs_the_page_not_report_json(tmp_path, monkeypatch, capsys):
-    from rescue import report_writer
-    from rescue.supervisor import Supervisor
+    from rescue.engine.supervisor import Supervisor
+    from rescue.page import writer as report_writer
 
     def broken(out):
         raise RuntimeError("no fonts")

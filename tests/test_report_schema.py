@@ -2,8 +2,8 @@
 
 import json
 
-from rescue.findings import Finding
-from rescue.record import RescueReport, RunRecord
+from rescue.detectors.findings import Finding
+from rescue.engine.record import RescueReport, RunRecord
 
 
 def test_report_schema(tmp_path):

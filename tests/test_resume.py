@@ -19,19 +19,19 @@ from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from process_kill import kill_all
-from rescue.cli import main
+from rescue.cli.main import main
 from rescue.config import load_config
-from rescue.findings import Finding
-from rescue.policy import Evidence, Observation, Side, load_policy
-from rescue.record import RescueReport, RunRecord
-from rescue.resume import (
+from rescue.detectors.findings import Finding
+from rescue.engine.record import RescueReport, RunRecord
+from rescue.engine.resume import (
     Progress,
     ResumeError,
     load_saved,
     resume_entry,
     set_aside,
 )
-from rescue.study import RescueStudy, default_storage
+from rescue.policy import Evidence, Observation, Side, load_policy
+from rescue.search.study import RescueStudy, default_storage
 
 SCRIPTS = Path(__file__).parent / "scripts"
 CFG = """\
@@ -178,7 +178,7 @@ def _in_flight_with_checkpoints(out: Path, checkpoints: list[tuple[int, str]]) -
 
 
 def test_a_run_in_flight_goes_on_from_its_last_whole_checkpoint(tmp_path):
-    from rescue.cli import _resume_line
+    from rescue.cli.main import _resume_line
 
     out = tmp_path / "out"
     _write_rescue(out, in_flight=True)
@@ -235,7 +235,7 @@ def test_a_checkpoint_is_heard_of_from_the_result_that_carried_it():
     the folder is in storage); the runner passes its location on, a URI for a URI storage."""
     from types import SimpleNamespace
 
-    from rescue.ray_runner import RayRunner, _TrialEvents
+    from rescue.engine.ray_runner import RayRunner, _TrialEvents
 
     heard: list[tuple[int, str]] = []
     # Tune names a trial's folder by its path in the storage's file system, without a scheme.
@@ -358,7 +358,7 @@ class ScriptedRunner:
     def run(
         self, name, script, entry, config, watcher, resume_from, command, log_dir, on_checkpoint
     ):
-        from rescue.ray_runner import Execution
+        from rescue.engine.ray_runner import Execution
 
         self.calls.append((name, dict(config), resume_from))
         run = int(name.split("-")[1])
@@ -379,7 +379,7 @@ class Silent:
 
 
 def _supervisor(out: Path, runner: ScriptedRunner, saved=None):
-    from rescue.supervisor import Job, Supervisor
+    from rescue.engine.supervisor import Job, Supervisor
 
     cfg_file = out / "cfg.yaml"
     config = load_config(cfg_file)
@@ -442,7 +442,7 @@ class CheckpointingRunner:
     ):
         import torch
 
-        from rescue.ray_runner import Execution
+        from rescue.engine.ray_runner import Execution
 
         self.calls.append((name, resume_from))
         run = int(name.split("-")[1])
@@ -553,7 +553,7 @@ budget: {restarts: 3}
 """
 
 
-CLI = [sys.executable, "-m", "rescue.cli"]
+CLI = [sys.executable, "-m", "rescue.cli.main"]
 ENV = {**os.environ, "RAY_CHDIR_TO_TRIAL_DIR": "0"}
 
 

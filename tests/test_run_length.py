@@ -6,11 +6,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rescue.console import RescueConsole
+from rescue.cli.console import RescueConsole
+from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.stream import MetricStream
+from rescue.engine.record import RunRecord
 from rescue.policy import load_policy
-from rescue.record import RunRecord
-from rescue.run_watch import RunWatch
-from rescue.stream import MetricStream
 
 
 def test_a_watch_asks_to_stop_a_healthy_run_at_its_length():

@@ -5,8 +5,8 @@ import pytest
 
 import seed_fixtures as seeds
 from rescue.config import Target
+from rescue.detectors.run_watch import replay_run
 from rescue.policy import load_policy
-from rescue.run_watch import replay_run
 
 
 def diagnose(reports, tmp_path, kinds=None, targets=None, completed=False):

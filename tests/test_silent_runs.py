@@ -4,7 +4,7 @@
 import pytest
 
 from cli_runs import DIVERGING, SCRIPTS, run_rescue
-from rescue.cli import main
+from rescue.cli.main import main
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 

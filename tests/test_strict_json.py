@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from rescue import strict_json
+from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.stream import MetricStream
+from rescue.engine.record import RescueReport, RunRecord
+from rescue.engine.resume import _history
+from rescue.page.data import load_report
 from rescue.policy import load_policy
-from rescue.record import RescueReport, RunRecord
-from rescue.report_data import load_report
-from rescue.resume import _history
-from rescue.run_watch import RunWatch
-from rescue.stream import MetricStream
 
 
 def _strict(text: str):

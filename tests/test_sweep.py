@@ -10,10 +10,8 @@ import optuna
 import pytest
 
 from rescue.config import load_config
-from rescue.errors import ConfigError, RescueError
-from rescue.findings import Finding
-from rescue.policy import load_policy
-from rescue.sweep import (
+from rescue.detectors.findings import Finding
+from rescue.engine.sweep import (
     SweepLoop,
     SweepReport,
     SweepTrial,
@@ -21,7 +19,9 @@ from rescue.sweep import (
     rank,
     signature_counts,
 )
-from rescue.sweep_study import SweepStudy, sick_constraint
+from rescue.errors import ConfigError, RescueError
+from rescue.policy import load_policy
+from rescue.search.sweep_study import SweepStudy, sick_constraint
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -248,7 +248,7 @@ def test_a_crash_is_a_diagnosis_told_as_failed(tmp_path, write_cfg):
 # --- a real sweep under Ray Tune -----------------------------------------------------------
 @pytest.mark.integration
 def test_a_real_sweep_stops_diverging_trials_and_finds_a_healthy_learning_rate(local_ray, tmp_path):
-    from rescue.cli import main
+    from rescue.cli.main import main
 
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(
@@ -288,7 +288,7 @@ def test_a_sweep_of_a_plain_script_runs_it_with_flags_and_stops_sick_trials_whol
 ):
     import os
 
-    from rescue.cli import main
+    from rescue.cli.main import main
     from test_integration import _processes_with
 
     tag = f"rescue-sweep-helper-{os.getpid()}"

@@ -15,14 +15,14 @@ import pytest
 from optuna.trial import TrialState
 
 from process_kill import kill_all
-from rescue.cli import main
+from rescue.cli.main import main
 from rescue.config import load_config
+from rescue.engine.sweep import SweepLoop, SweepReport, choose_objective
+from rescue.engine.sweep_resume import SweepResume, interrupted_note, load_sweep
 from rescue.errors import RescueError
 from rescue.policy import load_policy
-from rescue.study import default_storage
-from rescue.sweep import SweepLoop, SweepReport, choose_objective
-from rescue.sweep_resume import SweepResume, interrupted_note, load_sweep
-from rescue.sweep_study import SweepStudy
+from rescue.search.study import default_storage
+from rescue.search.sweep_study import SweepStudy
 from test_sweep import CFG, Silent, fake_losses
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -243,7 +243,7 @@ def test_concurrent_sweeps_on_one_storage_lose_no_trial(tmp_path, write_cfg, kin
 OPEN_AT_ONCE = """\
 import os, sys
 from pathlib import Path
-from rescue.study import open_storage
+from rescue.search.study import open_storage
 barrier, n = Path(sys.argv[2]), int(sys.argv[3])
 (barrier / str(os.getpid())).touch()
 while len(list(barrier.iterdir())) < n:
@@ -335,7 +335,7 @@ def test_a_killed_sweep_is_resumed_from_its_storage_and_folder(tmp_path):
     started = time.monotonic()
     cfg, out = tmp_path / "cfg.yaml", tmp_path / "out"
     cfg.write_text(SLOW)
-    cli = [sys.executable, "-m", "rescue.cli"]
+    cli = [sys.executable, "-m", "rescue.cli.main"]
     env = {**os.environ, "RAY_CHDIR_TO_TRIAL_DIR": "0"}
     script = str(SCRIPTS / "sgd_regression.py")
     argv = ["sweep", script, "--config", str(cfg), "--out", str(out), "--trials", "4", "-q"]
@@ -399,7 +399,7 @@ def test_two_real_sweeps_share_one_study_on_one_sqlite_file(tmp_path):
     env = {**os.environ, "RAY_CHDIR_TO_TRIAL_DIR": "0"}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "rescue.cli", "sweep", script, "--config", str(cfg)]
+            [sys.executable, "-m", "rescue.cli.main", "sweep", script, "--config", str(cfg)]
             + ["--out", str(tmp_path / name), "--trials", "3", "-q"]
             + ["--storage", storage, "--study", "shared"],
             env=env,

@@ -13,10 +13,10 @@ import pytest
 from ray.tune.experiment import Trial
 
 from rescue.config import load_config
+from rescue.engine.sweep import SweepLoop, SweepReport, choose_objective
+from rescue.engine.sweep_runner import _SweepCallback, _SweepStopper
 from rescue.policy import load_policy
-from rescue.sweep import SweepLoop, SweepReport, choose_objective
-from rescue.sweep_runner import _SweepCallback, _SweepStopper
-from rescue.sweep_study import SweepStudy
+from rescue.search.sweep_study import SweepStudy
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -146,7 +146,7 @@ HANG_SECONDS = 120
 
 @pytest.mark.integration
 def test_stalled_sweep_trials_are_stopped_as_stalls_and_the_sweep_goes_on(local_ray, tmp_path):
-    from rescue.cli import main
+    from rescue.cli.main import main
 
     policy = impatient_policy(tmp_path, STALL_SECONDS)
     cfg = tmp_path / "cfg.yaml"

@@ -6,7 +6,7 @@ from pathlib import Path
 import ray
 
 import rescue
-from rescue.tracebacks import user_traceback
+from rescue.engine.tracebacks import user_traceback
 
 RAY = Path(ray.__file__).resolve().parent
 RESCUE = Path(rescue.__file__).resolve().parent

@@ -12,14 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from rescue.cli import check_resumable, main
-from rescue.command_line import CommandSpec
+from rescue.cli.main import main
+from rescue.cli.startup import check_resumable
+from rescue.engine.record import RescueReport, RunRecord
+from rescue.engine.resume import Progress, resume_entry
+from rescue.engine.trust import Launch, check_checkpoints, remember
 from rescue.errors import RescueError
-from rescue.record import RescueReport, RunRecord
-from rescue.resume import Progress, resume_entry
-from rescue.study import default_storage
-from rescue.trust import Launch, check_checkpoints, remember
-from rescue.tune_sink import CHECKPOINT_FILE, load_checkpoint
+from rescue.layout import CHECKPOINT as CHECKPOINT_FILE
+from rescue.search.study import default_storage
+from rescue.worker.command_line import CommandSpec
+from rescue.worker.tune_sink import load_checkpoint
 
 SCRIPT = Path(__file__).parent / "scripts" / "sgd_regression.py"
 CFG = """\

@@ -7,10 +7,10 @@ import math
 import pytest
 
 from rescue.config import Target
-from rescue.course import course_of, on_course
+from rescue.detectors.course import course_of, on_course
+from rescue.detectors.run_watch import replay_run
+from rescue.detectors.stream import MetricStream
 from rescue.policy import load_policy
-from rescue.run_watch import replay_run
-from rescue.stream import MetricStream
 
 POLICY = load_policy("default")
 

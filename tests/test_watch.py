@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import rescue
+from rescue.detectors.run_watch import replay_run
 from rescue.policy import load_policy
-from rescue.run_watch import replay_run
 from watched_runs import Recorder, regression_run
 
 HEALTH = {
@@ -138,11 +138,11 @@ def test_closing_removes_every_hook():
     watcher = rescue.watch(model, opt, every=1)
     watcher.close()
     recorder = Recorder()
-    previous = rescue.reporting.install_sink(recorder)
+    previous = rescue.worker.reporting.install_sink(recorder)
     try:
         model(torch.randn(8, 2)).sum().backward()
         opt.step()
         rescue.report(loss=1.0)
     finally:
-        rescue.reporting.install_sink(previous)
+        rescue.worker.reporting.install_sink(previous)
     assert recorder.reports == [{"loss": 1.0}]

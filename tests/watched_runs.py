@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 import rescue
-from rescue.reporting import install_sink
+from rescue.worker.reporting import install_sink
 
 
 class Recorder:

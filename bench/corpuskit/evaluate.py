@@ -18,7 +18,7 @@ from typing import Any
 
 from corpuskit.cases import Case
 from corpuskit.replay import replay_rescue
-from rescue.record import RescueReport
+from corpuskit.rescue_api import RescueReport
 
 
 @dataclass

@@ -14,8 +14,12 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from rescue.entrypoint import load_entry
-from rescue.reporting import Metrics, install_sink
+try:  # run as a script: corpuskit is not importable; the previous release's layout too
+    from rescue.worker.entrypoint import load_entry
+    from rescue.worker.reporting import Metrics, install_sink
+except ImportError:
+    from rescue.entrypoint import load_entry
+    from rescue.reporting import Metrics, install_sink
 
 
 def _encode(value: float | list[float]) -> Any:

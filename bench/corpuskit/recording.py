@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from corpuskit.cases import ROOT, Case
-from rescue.command_line import build_argv
-from rescue.output_metrics import OutputParser
-from rescue.reporting import Metrics
+from corpuskit.rescue_api import Metrics, OutputParser, build_argv
 
 CACHE = ROOT / ".cache"
 TIMEOUT = 600.0

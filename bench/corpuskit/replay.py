@@ -18,13 +18,19 @@ from typing import Any
 
 from corpuskit.cases import Case
 from corpuskit.recording import record
-from rescue.command_line import CommandSpec
-from rescue.findings import Finding
+from corpuskit.rescue_api import (
+    CommandSpec,
+    Execution,
+    Finding,
+    Job,
+    RescueReport,
+    RescueStudy,
+    RunRecord,
+    RunWatcher,
+    Supervisor,
+    default_storage,
+)
 from rescue.policy import load_policy
-from rescue.ray_runner import Execution, RunWatcher
-from rescue.record import RescueReport, RunRecord
-from rescue.study import RescueStudy, default_storage
-from rescue.supervisor import Job, Supervisor
 
 
 @dataclass
@@ -37,7 +43,7 @@ class Spent:
 
 
 class ReplayRunner:
-    """Stands where :class:`~rescue.ray_runner.RayRunner` stands for the supervisor."""
+    """Stands where :class:`~rescue.engine.ray_runner.RayRunner` stands for the supervisor."""
 
     address = None
 

@@ -189,8 +189,8 @@ def load_config(
 
 
 def check_command(config: RescueConfig, file: str) -> None:
-    from rescue.command_line import CommandError, check_template
-    from rescue.output_metrics import compile_patterns
+    from rescue.worker.command_line import CommandError, check_template
+    from rescue.worker.output_metrics import compile_patterns
 
     try:
         if config.command.args is not None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rescue.detectors.base import Detector, Streak, check_count
-from rescue.findings import Finding
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream, Series
 from rescue.kinds import Kind
-from rescue.stream import MetricStream, Series
 
 
 class AboveThreshold(Detector):

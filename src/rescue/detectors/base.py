@@ -1,8 +1,9 @@
 """The detector interface: one small class per signature, fed one report at a time.
 
-A detector reads the run's :class:`~rescue.stream.MetricStream` (which keeps bounded running
-statistics per metric) and returns a :class:`~rescue.findings.Finding` when it is sure. It keeps
-only bounded state of its own, so the cost per report does not grow with the run.
+A detector reads the run's :class:`~rescue.detectors.stream.MetricStream` (which keeps bounded
+running statistics per metric) and returns a :class:`~rescue.detectors.findings.Finding` when it
+is sure. It keeps only bounded state of its own, so the cost per report does not grow with the
+run.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rescue.findings import Finding
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream
 from rescue.kinds import MetricKinds
-from rescue.stream import MetricStream
 
 if TYPE_CHECKING:
     from rescue.config import Target

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections import deque
 
 from rescue.detectors.base import Detector, Streak, check_count, check_fraction
-from rescue.findings import Finding
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream
 from rescue.kinds import Kind
-from rescue.stream import MetricStream
 
 
 class ClassCollapse(Detector):
@@ -19,7 +19,7 @@ class ClassCollapse(Detector):
     ends collapsed and short of a target is a collapse too. The second rule catches seed
     001's 80-85% "Neutral" without flagging an honest 89/11 split on imbalanced data.
 
-    >>> from rescue.stream import MetricStream
+    >>> from rescue.detectors.stream import MetricStream
     >>> stream, detector = MetricStream(), ClassCollapse(grace=0, patience=2)
     >>> for _ in range(2):  # seed 004: block everything (TP 181, FP 1419 -> 100% block)
     ...     _ = stream.append({"decision_usage": [0.0, 1.0]})

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from rescue.detectors.base import Detector, Streak, check_count, check_fraction, check_positive
-from rescue.findings import Finding
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream
 from rescue.kinds import Kind
-from rescue.stream import MetricStream
 
 
 class DeadOutput(Detector):
@@ -18,7 +18,7 @@ class DeadOutput(Detector):
     ``output_eps``) for ``patience`` observations. A zero gradient next to a loss that moves a
     lot is a logging bug instead (``silent_metric``, seed 003).
 
-    >>> from rescue.stream import MetricStream
+    >>> from rescue.detectors.stream import MetricStream
     >>> stream, detector = MetricStream(), DeadOutput(patience=3)
     >>> for _ in range(4):
     ...     _ = stream.append({"loss": 0.69, "grad_norm": 0.0})

@@ -8,8 +8,8 @@ from rescue.detectors.base import (
     check_positive,
     pct,
 )
-from rescue.findings import Finding
-from rescue.stream import MetricStream, Series
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream, Series
 
 TREND_WINDOW = 20
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from rescue.detectors.base import Detector, Streak, check_count, check_positive
-from rescue.findings import Finding
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream
 from rescue.kinds import Kind
-from rescue.stream import MetricStream
 
 
 class Explosion(Detector):
@@ -16,7 +16,7 @@ class Explosion(Detector):
     report, so only an absolute scale can see it); set it to ``null`` for losses whose natural
     scale is large (sums over many elements).
 
-    >>> from rescue.stream import MetricStream
+    >>> from rescue.detectors.stream import MetricStream
     >>> stream, detector = MetricStream(), Explosion()
     >>> for v in [998829.64, 224572.52]:
     ...     _ = stream.append({"value_loss": v})

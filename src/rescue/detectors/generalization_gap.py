@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from rescue.detectors.base import Detector, Streak, check_count, check_fraction, check_positive
-from rescue.findings import Finding
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream, Series
 from rescue.kinds import Kind
-from rescue.stream import MetricStream, Series
 
 HELD_OUT_PREFIXES = ("val_", "valid_", "validation_", "test_", "eval_", "heldout_", "holdout_")
 
@@ -30,7 +30,7 @@ class GeneralizationGap(Detector):
     held-out loss 2-5x the training loss near convergence) is not a failure, hence ``ratio``
     10 by default.
 
-    >>> from rescue.stream import MetricStream
+    >>> from rescue.detectors.stream import MetricStream
     >>> stream, detector = MetricStream(), GeneralizationGap(grace=0, patience=3)
     >>> for i in range(8):
     ...     _ = stream.append({"loss": 0.5 / (i + 1), "val_loss": 1.15})

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rescue.detectors.above_threshold import AboveThreshold
 from rescue.detectors.base import check_positive
+from rescue.detectors.stream import Series
 from rescue.kinds import Kind
-from rescue.stream import Series
 
 
 class LargeUpdates(AboveThreshold):

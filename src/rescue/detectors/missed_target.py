@@ -1,15 +1,15 @@
 from __future__ import annotations
 
 from rescue.detectors.base import Detector
-from rescue.findings import Finding
-from rescue.stream import MetricStream
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream
 
 
 class MissedTarget(Detector):
     """The run completed but missed a ``success`` target (judged on the last reported value).
 
     >>> from rescue.config import Target
-    >>> from rescue.stream import MetricStream
+    >>> from rescue.detectors.stream import MetricStream
     >>> stream = MetricStream(targets={"test_mse": Target(below=0.015)})
     >>> _ = stream.append({"test_mse": 0.02})
     >>> MissedTarget().on_end(stream).reason

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from rescue.detectors.base import Detector, Streak, check_count, check_positive
-from rescue.findings import Finding
-from rescue.stream import MetricStream, Series
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream, Series
 
 
 def family(name: str) -> str:

@@ -3,15 +3,15 @@ from __future__ import annotations
 import math
 
 from rescue.detectors.base import Detector
-from rescue.findings import Finding
-from rescue.stream import MetricStream
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream
 
 
 class NonFinite(Detector):
     """Any reported metric became NaN or ±inf. (A training function that raises an error
     about NaN or inf values is read as this signature too, by the run's watch.)
 
-    >>> from rescue.stream import MetricStream
+    >>> from rescue.detectors.stream import MetricStream
     >>> stream, detector = MetricStream(), NonFinite()
     >>> _ = stream.append({"loss": float("nan")})
     >>> detector.on_report(stream).reason

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from rescue.detectors.base import Detector, Streak, check_count, check_fraction, check_positive, pct
+from rescue.detectors.findings import Finding
 from rescue.detectors.generalization_gap import training_partner
-from rescue.findings import Finding
-from rescue.stream import MetricStream, Series
+from rescue.detectors.stream import MetricStream, Series
 
 
 class OpposingLosses(Detector):

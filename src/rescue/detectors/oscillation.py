@@ -3,8 +3,8 @@ from __future__ import annotations
 import statistics
 
 from rescue.detectors.base import Detector, check_count, check_fraction
-from rescue.findings import Finding
-from rescue.stream import MetricStream
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream
 
 
 def _lag1_autocorrelation(residuals: list[float]) -> float:

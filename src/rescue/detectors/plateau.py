@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rescue.config import Target
 from rescue.detectors.base import Detector, check_count, check_fraction, check_positive
-from rescue.findings import Finding
-from rescue.stream import MetricStream, Series
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream, Series
 
 
 class Plateau(Detector):
@@ -17,7 +17,7 @@ class Plateau(Detector):
     declared length it is judged when the run ends.
 
     >>> from rescue.config import Target
-    >>> from rescue.stream import MetricStream
+    >>> from rescue.detectors.stream import MetricStream
     >>> stream = MetricStream(targets={"train_mse": Target(below=0.01)}, length=10)
     >>> detector = Plateau(patience=3)
     >>> for v in [0.5, 0.3, 0.2, 0.2, 0.2, 0.2, 0.2]:

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rescue.detectors.base import Detector, check_count, check_fraction
-from rescue.findings import Finding
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream
 from rescue.kinds import Kind
-from rescue.stream import MetricStream
 
 
 class SilentMetric(Detector):

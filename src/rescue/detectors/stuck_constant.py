@@ -3,8 +3,8 @@ from __future__ import annotations
 import statistics
 
 from rescue.detectors.base import Detector, check_count, check_flag, check_fraction
-from rescue.findings import Finding
-from rescue.stream import MetricStream
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream
 
 
 class StuckConstant(Detector):
@@ -21,7 +21,7 @@ class StuckConstant(Detector):
     a sudden drop), so it is judged once ``elapsed`` of the declared run length is done, or
     when the run ends if no length is declared.
 
-    >>> from rescue.stream import MetricStream
+    >>> from rescue.detectors.stream import MetricStream
     >>> stream, detector = MetricStream(length=6), StuckConstant(window=5)
     >>> for v in [1.0, 1.01, 0.99, 1.0, 1.0, 1.01]:
     ...     _ = stream.append({"value_loss": v})

@@ -3,9 +3,9 @@ from __future__ import annotations
 import math
 
 from rescue.detectors.base import Detector, Streak, check_count, check_fraction, check_positive
-from rescue.findings import Finding
+from rescue.detectors.findings import Finding
+from rescue.detectors.stream import MetricStream
 from rescue.kinds import Kind
-from rescue.stream import MetricStream
 
 
 class UniformCollapse(Detector):
@@ -15,7 +15,7 @@ class UniformCollapse(Detector):
     when an ``entropy`` metric stays above ``near_max`` * log K for ``patience`` reports and
     every ``kl`` metric is below ``kl_eps`` (seed 001: entropy 1.4 for 4 regimes, KL 0).
 
-    >>> from rescue.stream import MetricStream
+    >>> from rescue.detectors.stream import MetricStream
     >>> stream, detector = MetricStream(), UniformCollapse(grace=0, patience=2, classes=4)
     >>> for _ in range(2):
     ...     _ = stream.append({"entropy": 1.386, "kl": 0.0})

@@ -38,7 +38,7 @@ from optuna.distributions import (
 )
 
 from rescue.config import Knob
-from rescue.findings import Finding
+from rescue.detectors.findings import Finding
 from rescue.policy.evidence import Evidence, Observation, Side
 from rescue.policy.remedies import Direction, Remedy
 

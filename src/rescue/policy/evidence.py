@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any, Literal
 
-from rescue.course import Course
+from rescue.detectors.course import Course
 
 # A run whose watched loss stayed this many times above the first value another run of the same
 # model reported had blown up before its own first report.

@@ -1,0 +1,1 @@
+"""The ``rescue`` command line and its terminal output."""

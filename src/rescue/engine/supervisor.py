@@ -1,0 +1,492 @@
+"""The supervisor: run the job, watch its metrics, and when a failure signature shows, stop the
+run and restart it with the remedy the policy and the evidence of every run so far prescribe,
+its new values chosen by Optuna inside the ranges they allow, until a run finishes healthy or
+the budget is spent."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from optuna.trial import TrialState
+
+from rescue import layout
+from rescue.config import RescueConfig
+from rescue.detectors.course import course_of
+from rescue.detectors.findings import Finding
+from rescue.detectors.health import health_basis
+from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.stream import MetricStream
+from rescue.engine.ray_runner import Execution, RayRunner
+from rescue.engine.record import RescueReport, RunRecord
+from rescue.engine.resume import Continuation, Progress, resume_entry
+from rescue.kinds import MetricKinds
+from rescue.policy import CannotRemedy, Choice, Evidence, Observation, Policy, choose, read_side
+from rescue.search.study import RescueStudy
+from rescue.worker.command_line import CommandSpec
+from rescue.worker.reporting import Metrics
+
+
+@dataclass(frozen=True)
+class Job:
+    script: Path
+    entry: str
+    config: RescueConfig
+    config_file: Path
+    command: CommandSpec | None = None  # a plain script run as a process
+
+
+class Display(Protocol):
+    def run_started(self, record: RunRecord, changes: dict[str, list[Any]]) -> None: ...
+    def reported(self, step: int, metrics: Metrics, findings: list[Finding]) -> None: ...
+    def run_ended(self, record: RunRecord) -> None: ...
+    def finished(self, report: RescueReport) -> None: ...
+
+
+class Supervisor:
+    def __init__(
+        self,
+        job: Job,
+        policy: Policy,
+        runner: RayRunner,
+        study: RescueStudy,
+        out: Path,
+        display: Display,
+        report: RescueReport | None = None,
+        page: bool = True,
+    ) -> None:
+        """``report``: the runs so far, when resuming (see :mod:`rescue.engine.resume`); ``page``:
+        whether to draw report.html and plots/ at the end (``rescue report`` can later)."""
+        self.job, self.policy, self.runner, self.study = job, policy, runner, study
+        self.out, self.display, self.page = out, display, page
+        self.knobs = job.config.knobs
+        self.evidence = Evidence()
+        self.tried: Counter[tuple[str, str]] = Counter()
+        self.report = report or RescueReport(
+            script=str(job.script),
+            config_file=str(job.config_file),
+            out=str(out),
+            storage=study.storage,
+            study=study.name,
+        )
+        self.report.knobs = list(job.config.knobs)
+        self._clock = time.monotonic()
+        self._deadline: float | None = None  # set by rescue(): budget.seconds from its start
+
+    def rescue(self, start: Progress | None = None) -> RescueReport:
+        """Run until healthy or out of budget; from ``start`` when resuming."""
+        cfg = self.job.config
+        start = start or Progress()
+        self.evidence, self.tried = start.evidence, start.tried
+        self._clock = time.monotonic() - start.spent_seconds  # the budget already spent counts
+        deadline = self._clock + cfg.budget.seconds if cfg.budget.seconds else None
+        self._deadline = deadline
+        config = dict(start.config if start.config is not None else cfg.params)
+        search: dict[str, Any] = dict(start.search)
+        resume_from = start.resume_from
+        changes: dict[str, list[Any]] = {}
+        interrupt = getattr(self.runner, "interrupt", None)
+        for run in range(start.next_run, cfg.budget.restarts + 1):
+            if interrupt is not None and interrupt.requested:
+                return self._interrupted(interrupt.name, run, None)
+            if deadline is not None and time.monotonic() > deadline:
+                self.report.summary = f"the wall-clock budget of {cfg.budget.seconds:g} s is spent"
+                break
+            asked = self._ask(cfg.knob_values(config), search)
+            if asked is None:
+                break
+            trial, knob_values = asked
+            config = {**config, **knob_values}
+            if run:
+                previous = self.report.runs[-1]
+                changes = {
+                    k: [previous.config[k], v]
+                    for k, v in knob_values.items()
+                    if v != previous.config[k]
+                }
+                previous.remedy["changes"] = changes
+            record = RunRecord(run=run, config=config, trial=trial.number)
+            if run == start.next_run:
+                record.resumed = start.resumed
+                if start.continued is not None:  # recorded again should it stop once more
+                    record.checkpoints = list(start.continued.checkpoints)
+            self.report.runs.append(record)
+            self._save(Progress(run, config, {}, resume_from))  # in flight: restart it as is
+            self.display.run_started(record, changes)
+            watch = self._run(
+                record, resume_from, start.continued if run == start.next_run else None
+            )
+            if record.status == "interrupted":
+                self._finish_trial(trial, record, watch, remedy=None)
+                return self._interrupted(interrupt.name if interrupt else "a signal", run, record)
+            if watch.out_of_time and record.verdict is None:
+                self._finish_trial(trial, record, watch, remedy=None)
+                self.report.summary = (
+                    f"the wall-clock budget of {cfg.budget.seconds:g} s is spent "
+                    f"(run {run} was stopped after {record.reports} reports)"
+                )
+                break
+            observation = self._observe(
+                record, watch, from_checkpoint=resume_from is not None, moved=tuple(search)
+            )
+
+            if record.verdict is None and record.met_success:
+                self._finish_trial(trial, record, watch, remedy=None)
+                self.report.outcome = "healthy" if run == 0 else "rescued"
+                self.report.final_config = config
+                self.report.summary = self._success_summary(record)
+                break
+
+            if record.verdict is None:
+                self._finish_trial(trial, record, watch, remedy=None)
+                self.report.summary = "the run missed success, and the policy watches no target"
+                break
+            choice = choose(
+                self.policy,
+                record.verdict,
+                observation,
+                self.evidence,
+                self.knobs,
+                cfg.knob_values(config),
+                self.tried,
+            )
+            if isinstance(choice, CannotRemedy):
+                self._finish_trial(trial, record, watch, remedy=None)
+                self.report.summary = choice.reason
+                if record.verdict.signature == "misconfigured":
+                    self.report.summary = f"misconfigured: {record.verdict.reason}"
+                break
+            record.remedy = self._remedy_entry(choice, record.verdict)
+            self._finish_trial(trial, record, watch, remedy=record.remedy)
+            self.tried[(record.verdict.signature, choice.name)] += 1
+            search = choice.space
+            config = {**config, **choice.reset}
+            resume_from = self._resume_point(choice, record)
+            self._save(Progress(run + 1, config, search, resume_from))
+        else:
+            self.report.summary = (
+                f"the budget of {cfg.budget.restarts} restarts is spent; "
+                f"last finding: {self.report.runs[-1].verdict.reason}"
+            )
+        if self.report.outcome == "running":
+            self.report.outcome = "not_rescued"
+        self._save()
+        if self.page:
+            self._render()
+        self.display.finished(self.report)
+        return self.report
+
+    def _interrupted(self, signal_name: str, run: int, record: RunRecord | None) -> RescueReport:
+        """Ctrl-C or SIGTERM: the run in flight is recorded as interrupted (its Optuna trial
+        failed); report.json's ``resume`` entry, written when the run started (or when the
+        one before ended), is what ``rescue resume`` goes on from."""
+        self.report.outcome = "interrupted"
+        where = f"during run {run}" if record is not None else f"before run {run}"
+        self.report.summary = (
+            f"interrupted by {signal_name} {where}; go on with: rescue resume {self.out}"
+        )
+        self._save()
+        self.display.finished(self.report)
+        return self.report
+
+    def _ask(
+        self, current: dict[str, Any], search: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]] | None:
+        """The next run's trial and knob values. A sampling error never ends the supervisor:
+        it is recorded, and the values are taken from the middle of the ranges instead; if
+        even that fails, the rescue ends with the error as its summary."""
+        try:
+            return self.study.ask(self.knobs, current, search)
+        except Exception as exc:  # Optuna's or a sampler's; the ranges were valid when made
+            self.report.warnings.append(f"sampling failed ({exc!r}); took the ranges' middle")
+        try:
+            return self.study.ask(self.knobs, {**current, **middle_of(search)}, {})
+        except Exception as exc:
+            self.report.summary = f"sampling the next run failed: {exc!r}"
+            return None
+
+    def _observe(
+        self,
+        record: RunRecord,
+        watch: RunWatch,
+        from_checkpoint: bool = False,
+        moved: tuple[str, ...] = (),
+    ) -> Observation:
+        """The run as evidence: which way it says the step size was wrong, from its verdict
+        and the course of its watched metric. A run that went on from an earlier run's
+        checkpoint inherits that run's weights, so its failure may not be its knob values'
+        doing: its side steers but bounds nothing."""
+        course = course_of(watch.stream)
+        verdict = record.verdict
+        healthy = verdict is None and record.met_success
+        if verdict is not None:
+            rule = self.policy.rules.get(verdict.signature)
+            side = read_side(
+                rule.side if rule else "neutral",
+                rule.firm if rule else False,
+                verdict.signature,
+                course,
+            )
+        elif not healthy:  # a miss no detector named: the course alone says which way
+            side = read_side("auto", True, "missed success", course)
+        else:
+            side = read_side("neutral", False, "healthy", course)
+        observation = self.evidence.add(
+            Observation(
+                run=record.run,
+                config=self.job.config.knob_values(record.config),
+                healthy=healthy,
+                signature=verdict.signature if verdict else None,
+                side=side[0],
+                firm=side[1] and not from_checkpoint,
+                why=side[2],
+                health=record.health,
+                metric=course.metric if course else None,
+                first=course.first if course else None,
+                level=course.level if course else None,
+                basis=health_basis(watch.stream),
+                moved=moved,
+                lower=course.lower_is_better if course else None,
+            )
+        )
+        record.evidence = observation.to_dict()
+        return observation
+
+    def _run(
+        self, record: RunRecord, resume_from: str | None, continued: Continuation | None = None
+    ) -> RunWatch:
+        """One run under Ray, watched report by report; ``continued``: an interrupted run
+        going on from its last checkpoint (``resume_from``), its reports up to it replayed
+        first so that its history, report count and detectors see one run."""
+        cfg = self.job.config
+        folder = layout.run_folder(self.out, record.run)
+        folder.mkdir(parents=True, exist_ok=True)
+        stream = MetricStream(
+            MetricKinds(cfg.metric_kinds), cfg.success, cfg.budget.reports_per_run
+        )
+        watch = RunWatch(
+            self.policy,
+            stream,
+            folder / layout.METRICS,
+            self.display.reported,
+            length=self.job.config.budget.reports_per_run,
+            deadline=self._deadline,
+        )
+        started = time.monotonic()
+        replayed = continued.reports if continued else []
+
+        def checkpointed(report: int, path: str) -> None:
+            """Recorded as it appears, so that `rescue resume` can go on from the last one
+            should this process stop; steps go on from the replayed reports."""
+            record.checkpoints.append((len(replayed) + report, path))
+            self._save()
+
+        try:
+            # The detectors are deterministic on the stream, so the reports the interrupted
+            # attempt passed give the findings they gave then; one that stops the run now (a
+            # cfg changed since) stops it here, before any training.
+            if any(watch.on_report(metrics) for metrics in replayed):
+                execution = Execution("stopped")
+            else:
+                execution = self.runner.run(
+                    name=layout.run_name(record.run),
+                    script=str(self.job.script),
+                    entry=self.job.entry,
+                    config=record.config,
+                    watcher=watch,
+                    resume_from=resume_from,
+                    command=self.job.command,
+                    log_dir=str(folder),
+                    on_checkpoint=checkpointed,
+                )
+                # Ray Tune counts this attempt's reports from 1; the run's go on from the replay.
+                execution = replace(
+                    execution,
+                    checkpoints=[(s + len(replayed), p) for s, p in execution.checkpoints],
+                )
+        finally:
+            watch.close()
+        if continued:
+            earlier = [(s, p) for s, p in continued.checkpoints if s <= watch.stream.step]
+            execution = replace(execution, checkpoints=earlier + execution.checkpoints)
+        if execution.status == "stopped" and watch.verdict is None and watch.reached_length:
+            execution = replace(execution, status="completed")  # stopped at its length: done
+        if execution.status == "crashed":
+            watch.crashed(execution.error or "")
+        elif execution.status == "completed":
+            self._check_inputs(watch, folder)
+            watch.completed()
+        self._fill(record, watch, execution, time.monotonic() - started)
+        self.display.run_ended(record)
+        return watch
+
+    def _check_inputs(self, watch: RunWatch, folder: Path) -> None:
+        """A run that ended without the metrics the cfg needs is a configuration problem,
+        never a healthy run and never a restart: no report at all, a success metric never
+        reported, a command.metrics pattern that never matched (named with stdout.log)."""
+        stream, command = watch.stream, self.job.command
+        log = folder / layout.STDOUT
+        patterns = dict(command.patterns or {}) if command is not None else {}
+        if stream.step < 0:
+            if command is None:
+                reason = (
+                    f"{self.job.entry}() ended without a report: rescue.report was never called"
+                )
+            elif patterns:
+                shown = ", ".join(f"{n}: '{p}'" for n, p in patterns.items())
+                reason = f"no line of {log} matched command.metrics ({shown})"
+            else:
+                reason = (
+                    f"no line of {log} held a JSON object of metrics "
+                    "(give command.metrics regular expressions for its lines)"
+                )
+            watch.misconfigured(reason, patterns=patterns, stdout=str(log))
+            return
+        missing = [name for name in stream.targets if name not in stream.series]
+        if missing:
+            reported = ", ".join(sorted({*stream.series, *stream.distributions})) or "none"
+            reason = f"success metric(s) {', '.join(missing)} never reported (reported: {reported})"
+            unmatched = {n: p for n, p in patterns.items() if n in missing}
+            if unmatched:
+                shown = ", ".join(f"{n}: '{p}'" for n, p in unmatched.items())
+                reason += f"; no line of {log} matched {shown}"
+            watch.misconfigured(reason, missing=missing, stdout=str(log) if command else None)
+            return
+        for name, pattern in patterns.items():
+            if name not in stream.series and name not in stream.distributions:
+                watch.notes.append(
+                    f"command.metrics {name}: '{pattern}' never matched a line of {log}"
+                )
+
+    def _fill(self, record: RunRecord, watch: RunWatch, ex: Execution, seconds: float) -> None:
+        stream = watch.stream
+        record.status = ex.status
+        record.reports = stream.step + 1
+        record.final_metrics = dict(stream.latest)
+        record.findings = list(watch.findings)
+        record.seconds = round(seconds, 2)
+        record.health = watch.health[-1] if watch.health else None
+        record.error = ex.error
+        record.met_success = ex.status == "completed" and all(
+            name in stream.series and target.met_by(stream.series[name].last)
+            for name, target in stream.targets.items()
+        )
+        record.checkpoints = ex.checkpoints
+        record.notes = list(watch.notes)
+
+    def _finish_trial(self, trial, record: RunRecord, watch: RunWatch, remedy) -> None:
+        state = {
+            "completed": TrialState.COMPLETE,
+            "stopped": TrialState.PRUNED,
+            "crashed": TrialState.FAIL,
+            "interrupted": TrialState.FAIL,  # cut short: nothing for the sampler to learn
+        }[record.status]
+        if record.verdict is not None and record.verdict.signature == "misconfigured":
+            state = TrialState.FAIL  # nothing to learn from: its metrics were not there
+        elif (
+            record.status == "crashed"
+            and record.verdict is not None
+            and record.verdict.signature != "crash"
+        ):
+            state = TrialState.PRUNED  # it raised on NaN: a sick run, which the sampler learns from
+        self.study.finish(
+            trial,
+            state,
+            record.health,
+            watch.health,
+            {
+                "run": record.run,
+                "status": record.status,
+                "findings": [f.to_dict() for f in record.findings],
+                "remedy": remedy,
+                "config": record.config,
+                **(
+                    {"interrupted": "a signal stopped the run"}
+                    if record.status == "interrupted"
+                    else {}
+                ),
+            },
+            healthy=record.verdict is None,
+        )
+
+    def _remedy_entry(self, choice: Choice, verdict: Finding) -> dict[str, Any]:
+        return {
+            "name": choice.named(self.policy),
+            "for": verdict.signature,
+            "role": choice.remedy.role if choice.remedy else None,
+            "restart": choice.restart,
+            "why": choice.why,
+            "search_space": {k: repr(v) for k, v in choice.space.items()},
+            "changes": {},
+        }
+
+    def _resume_point(self, choice: Choice, record: RunRecord) -> str | None:
+        if choice.restart != "checkpoint" or record.verdict is None:
+            return None
+        # The earliest onset among the run's restart-worthy findings: a detector that reads a
+        # smoothed level dates the trouble later than one that reads the raw values.
+        onset = min(
+            f.onset if f.onset is not None else f.step
+            for f in record.findings
+            if f.action == "restart" or f is record.verdict
+        )
+        before = [path for step, path in record.checkpoints if step < onset]
+        return before[-1] if before else None
+
+    def _success_summary(self, record: RunRecord) -> str:
+        if record.run == 0:
+            return "the first run finished healthy; nothing to rescue"
+        causes = [r.verdict.signature for r in self.report.runs if r.verdict is not None]
+        return (
+            f"run {record.run} finished healthy after {record.run} restart(s) "
+            f"for {', '.join(dict.fromkeys(causes))}"
+        )
+
+    def _save(self, pending: Progress | None = None) -> None:
+        """Write report.json; ``pending``: the run to start (or restart) if this process
+        stops before the next save, with the state `rescue resume` needs."""
+        polarities = {n: self.policy.polarity(k.role) for n, k in self.knobs.items()}
+        current = self.report.runs[-1].config if self.report.runs else self.job.config.params
+        categorical = [n for n, k in self.knobs.items() if k.is_categorical]
+        self.report.lessons = self.evidence.lessons(
+            self.job.config.knob_values(current), polarities, categorical
+        )
+        self.report.evidence = self.evidence.per_knob(polarities)
+        if pending is not None:
+            pending.evidence, pending.tried = self.evidence, self.tried
+            pending.spent_seconds = time.monotonic() - self._clock
+            self.report.resume = resume_entry(
+                pending, self.job.entry, self.job.command, self.study.seed, self.runner.address
+            )
+        self.report.write(self.out / layout.REPORT_JSON)
+
+    def _render(self) -> None:
+        """report.html and plots/ from what was just saved; report.json is already written,
+        so a rendering failure costs the page and nothing else."""
+        try:
+            from rescue.page.writer import write_report  # matplotlib only when needed
+
+            write_report(self.out)
+        except Exception as exc:
+            print(f"rescue: warning: report.html not written: {exc!r}", file=sys.stderr)
+
+
+def middle_of(search: dict[str, Any]) -> dict[str, Any]:
+    """A value inside each distribution: the (geometric) middle of a range, the first choice."""
+    import math
+
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    values: dict[str, Any] = {}
+    for name, dist in search.items():
+        if isinstance(dist, CategoricalDistribution):
+            values[name] = dist.choices[0]
+            continue
+        low, high = dist.low, dist.high
+        mid = math.sqrt(low * high) if getattr(dist, "log", False) and low > 0 else (low + high) / 2
+        values[name] = round(mid) if isinstance(dist, IntDistribution) else mid
+    return values

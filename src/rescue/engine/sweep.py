@@ -1,0 +1,531 @@
+"""A sweep: an Optuna search over the knobs' and ``search:`` params' domains in which every
+trial is watched by the same detectors and policy as a single rescue. A sick trial is stopped
+at its diagnosis, and the diagnosis is told to the study so the sampler learns the failure
+region (see :mod:`rescue.search.sweep_study`). With ``rescue_sick`` a diagnosed trial is restarted
+once with the remedy the policy prescribes, as the next trial of the budget.
+
+The loop is Ray-free: an adapter (:mod:`rescue.engine.sweep_runner`) asks it for configurations,
+hands it each trial's reports and says when a trial ended.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from rescue import layout
+from rescue.config import Domain, RescueConfig, Target
+from rescue.detectors.findings import Finding
+from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.stream import MetricStream
+from rescue.engine.record import RescueReport, RunRecord
+from rescue.errors import RescueError
+from rescue.kinds import MetricKinds
+from rescue.policy import (
+    CannotRemedy,
+    Choice,
+    Evidence,
+    Observation,
+    Policy,
+    choose,
+    read_side,
+)
+from rescue.search.sweep_study import Mode, SweepStudy, domains_space
+from rescue.worker.reporting import Metrics
+
+TOP = 10  # leaderboard rows shown in the terminal; report.json lists every trial
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the sweep optimises: one metric's last reported value, in a direction."""
+
+    metric: str
+    mode: Mode
+    target: Target | None = None
+
+    def describe(self) -> str:
+        return f"{self.metric} ({'lower' if self.mode == 'min' else 'higher'} is better)"
+
+
+def choose_objective(
+    config: RescueConfig, metric: str | None = None, mode: str | None = None
+) -> Objective:
+    """``--metric``/``--mode`` when given, else the first ``success:`` metric, its direction
+    from ``below``/``above``.
+
+    >>> from rescue.config import RescueConfig
+    >>> cfg = RescueConfig(params={"lr": 0.1}, knobs={}, success={"loss": {"below": 0.05}})
+    >>> choose_objective(cfg)
+    Objective(metric='loss', mode='min', target=Target(below=0.05, above=None))
+    >>> choose_objective(cfg, "acc", "max").mode
+    'max'
+    """
+    if mode is not None and mode not in ("min", "max"):
+        raise RescueError(f"--mode: expected min or max, got {mode!r}")
+    if metric is not None:
+        target = config.success.get(metric)
+        if mode is None:
+            if target is None:
+                raise RescueError(f"--metric {metric}: expected --mode min|max with it")
+            mode = "min" if target.below is not None else "max"
+        return Objective(metric, mode, target)  # type: ignore[arg-type]
+    if not config.success:
+        raise RescueError(
+            "rescue sweep: expected an objective: a success: section in the cfg.yaml, "
+            "or --metric NAME --mode min|max"
+        )
+    name, target = next(iter(config.success.items()))
+    return Objective(name, "min" if target.below is not None else "max", target)
+
+
+@dataclass
+class SweepTrial(RunRecord):
+    """One trial of a sweep: a run record, with the objective it reached and its verdict.
+
+    ``outcome`` is ``healthy`` for a trial that ran to its end (end-of-run findings such as a
+    missed target are listed, but the objective already says how good it is), ``diagnosed``
+    for one stopped at a finding or crashed.
+    """
+
+    objective: float | None = None
+    outcome: Literal["running", "healthy", "diagnosed"] = "running"
+    rescue_of: int | None = None
+
+    @property
+    def diagnosis(self) -> Finding | None:
+        return self.verdict if self.outcome == "diagnosed" else None
+
+    def params(self, names: list[str]) -> dict[str, Any]:
+        return {name: self.config[name] for name in names if name in self.config}
+
+    def row(self, names: list[str]) -> dict[str, Any]:
+        """Its leaderboard entry in report.json."""
+        diagnosis = self.diagnosis
+        return {
+            "trial": self.run,
+            "params": self.params(names),
+            "objective": self.objective,
+            "status": self.outcome,
+            "signature": diagnosis.signature if diagnosis else None,
+            "finding": diagnosis.to_dict() if diagnosis else None,
+            "reports": self.reports,
+            "met_success": self.met_success,
+            "rescue_of": self.rescue_of,
+        }
+
+
+def rank(trials: list[SweepTrial], mode: Mode) -> list[SweepTrial]:
+    """Healthy trials by objective (best first), then healthy ones without a finite objective,
+    then diagnosed ones, those that ran longer first.
+
+    >>> a = SweepTrial(0, {}, objective=0.3, outcome="healthy")
+    >>> b = SweepTrial(1, {}, objective=0.1, outcome="healthy")
+    >>> c = SweepTrial(2, {}, reports=9, outcome="diagnosed")
+    >>> [t.run for t in rank([c, a, b], "min")], [t.run for t in rank([c, a, b], "max")]
+    ([1, 0, 2], [0, 1, 2])
+    """
+    sign = 1.0 if mode == "min" else -1.0
+
+    def key(trial: SweepTrial) -> tuple[int, float, int]:
+        value = trial.objective
+        if trial.outcome == "healthy" and value is not None and math.isfinite(value):
+            return (0, sign * value, trial.run)
+        if trial.outcome == "healthy":
+            return (1, 0.0, trial.run)
+        return (2, -float(trial.reports), trial.run)
+
+    return sorted((t for t in trials if t.outcome != "running"), key=key)
+
+
+def signature_counts(trials: list[SweepTrial]) -> dict[str, int]:
+    """Trials per diagnosis, ``healthy`` for those that ran to their end, most common first.
+
+    >>> f = Finding("divergence", "loss", 9, "rose")
+    >>> counts = signature_counts([SweepTrial(0, {}, outcome="healthy"),
+    ...     SweepTrial(1, {}, findings=[f], outcome="diagnosed")])
+    >>> counts
+    {'healthy': 1, 'divergence': 1}
+    """
+    counts: Counter[str] = Counter()
+    for trial in trials:
+        if trial.outcome == "healthy":
+            counts["healthy"] += 1
+        elif trial.outcome == "diagnosed":
+            diagnosis = trial.diagnosis
+            counts[diagnosis.signature if diagnosis else "unknown"] += 1
+    return dict(counts.most_common())
+
+
+@dataclass
+class SweepReport(RescueReport):
+    """report.json of a sweep: a rescue's report whose ``runs`` are the trials, plus the
+    objective, the ranked ``trials`` and the count of trials per signature."""
+
+    objective: Objective | None = None
+    params: list[str] = field(default_factory=list)
+    best_trial: int | None = None
+    requested: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.outcome == "healthy" else 3
+
+    def ranked(self) -> list[SweepTrial]:
+        mode = self.objective.mode if self.objective else "min"
+        return rank(self.runs, mode)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepReport:
+        """The report :meth:`to_dict` wrote, its runs as trials (for ``rescue resume``)."""
+        known = {k: v for k, v in data.items() if k in RescueReport.__dataclass_fields__}
+        known["runs"] = [SweepTrial.from_dict(r) for r in data.get("runs") or []]
+        sweep = data["sweep"]
+        report = cls(**known)
+        if sweep.get("objective"):
+            target = sweep.get("target")
+            report.objective = Objective(
+                sweep["objective"], sweep["mode"], Target(**target) if target else None
+            )
+        report.best_trial, report.requested = sweep.get("best_trial"), sweep["requested_trials"]
+        report.params = list(sweep.get("params") or [])
+        return report
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        objective = self.objective
+        data["sweep"] = {
+            "objective": objective.metric if objective else None,
+            "mode": objective.mode if objective else None,
+            "target": objective.target.model_dump(exclude_none=True)
+            if objective and objective.target
+            else None,
+            "params": self.params,
+            "requested_trials": self.requested,
+            "best_trial": self.best_trial,
+            "signatures": signature_counts(self.runs),  # type: ignore[arg-type]
+        }
+        data["trials"] = [t.row(self.params) for t in self.ranked()]
+        return data
+
+
+class SweepDisplay(Protocol):
+    def trial_started(self, trial: SweepTrial, changes: dict[str, list[Any]]) -> None: ...
+    def finding(self, trial: SweepTrial, finding: Finding) -> None: ...
+    def trial_ended(self, trial: SweepTrial) -> None: ...
+    def finished(self, report: SweepReport) -> None: ...
+
+
+@dataclass
+class _Live:
+    trial: SweepTrial
+    optuna_trial: Any
+    watch: RunWatch
+    started: float
+    history: list[float] = field(default_factory=list)
+
+
+class SweepLoop:
+    """Asks the study for each trial's params, watches its reports, and tells the study how it
+    ended. ``key`` is the adapter's name for a trial (Ray Tune's trial id)."""
+
+    def __init__(
+        self,
+        config: RescueConfig,
+        policy: Policy,
+        study: SweepStudy,
+        objective: Objective,
+        n_trials: int,
+        out: Path,
+        report: SweepReport,
+        display: SweepDisplay,
+        rescue_sick: bool = False,
+    ) -> None:
+        self.config, self.policy, self.study, self.objective = config, policy, study, objective
+        self.n_trials, self.out, self.report, self.display = n_trials, out, report, display
+        self.rescue_sick = rescue_sick
+        self.domains: dict[str, Domain] = {**config.knobs, **config.search}
+        self.space = domains_space(self.domains, config.params)
+        self.live: dict[str, _Live] = {}
+        self.rescues: deque[tuple[SweepTrial, Choice]] = deque()
+        self.redo: deque[SweepTrial] = deque()  # trials a killed supervisor left in flight
+        spent = float(report.resume.get("spent_seconds") or 0.0)
+        self._clock = time.monotonic() - spent  # a resumed sweep's budget counts what was spent
+        budget = config.budget.seconds
+        self.deadline = self._clock + budget if budget else None
+        report.objective, report.params, report.requested = objective, list(self.domains), n_trials
+        report.knobs = list(self.domains)
+
+    @property
+    def asked(self) -> int:
+        return len(self.report.runs)
+
+    def suggest(self, key: str) -> dict[str, Any] | None:
+        """The next trial's whole config, or None when the budget is spent."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return None
+        if self.redo:
+            trial = self.redo.popleft()
+            return self._start(key, trial, self._rerun(trial), {})
+        if self.asked >= self.n_trials:
+            return None
+        changes: dict[str, list[Any]] = {}
+        parent: SweepTrial | None = None
+        if self.rescues:
+            parent, choice = self.rescues.popleft()
+            space, fixed = self._rescue_space(parent, choice)
+            optuna_trial, values = self.study.ask(space, fixed)
+        else:
+            optuna_trial, values = self.study.ask(self.space)
+        config = {**self.config.params, **values}
+        trial = SweepTrial(run=self.asked, config=config, trial=optuna_trial.number)
+        if parent is not None:
+            trial.rescue_of = parent.run
+            changes = {k: [parent.config[k], v] for k, v in values.items() if v != parent.config[k]}
+            if parent.remedy is not None:
+                parent.remedy["changes"] = changes
+        self.report.runs.append(trial)
+        return self._start(key, trial, optuna_trial, changes)
+
+    def take_over(self, note_for: Callable[[SweepTrial], dict[str, Any]]) -> list[SweepTrial]:
+        """Go on with a sweep whose supervisor stopped (:mod:`rescue.engine.sweep_resume`): trials
+        it left in flight run again with the same params, noted with ``note_for(trial)``; a
+        diagnosed trial whose in-place rescue had not started is queued again."""
+        runs = self.report.runs
+        interrupted = []
+        for index, trial in enumerate(runs):
+            if trial.outcome != "running":
+                continue
+            fresh = SweepTrial(trial.run, dict(trial.config), rescue_of=trial.rescue_of)
+            fresh.resumed = note_for(trial)
+            runs[index] = fresh
+            self.redo.append(fresh)
+            interrupted.append(fresh)
+        rescued = {t.rescue_of for t in runs if t.rescue_of is not None}
+        for trial in runs:
+            if trial.remedy is not None and trial.run not in rescued:
+                choice = self._remedy_for(trial)
+                if choice is not None:
+                    self.rescues.append((trial, choice))
+        return interrupted
+
+    def _rerun(self, trial: SweepTrial) -> Any:
+        """An interrupted trial's new Optuna trial, all its params fixed to the trial's."""
+        optuna_trial, _ = self.study.ask(self.space, trial.params(list(self.domains)))
+        trial.trial = optuna_trial.number
+        return optuna_trial
+
+    def _start(
+        self, key: str, trial: SweepTrial, optuna_trial: Any, changes: dict[str, list[Any]]
+    ) -> dict[str, Any]:
+        folder = self._folder(trial)
+        folder.mkdir(parents=True, exist_ok=True)
+        stream = MetricStream(MetricKinds(self.config.metric_kinds), self.config.success)
+        live = _Live(trial, optuna_trial, None, time.monotonic())  # type: ignore[arg-type]
+
+        def listener(step: int, metrics: Metrics, findings: list[Finding]) -> None:
+            value = metrics.get(self.objective.metric)
+            if isinstance(value, float):
+                live.history.append(value)
+            for finding in findings:
+                self.display.finding(trial, finding)
+
+        live.watch = RunWatch(self.policy, stream, folder / layout.METRICS, listener)
+        self.live[key] = live
+        self.display.trial_started(trial, changes)
+        self._save()  # in flight: `rescue resume` runs it again if this process stops
+        return trial.config
+
+    def on_report(self, key: str, metrics: Metrics) -> bool:
+        """A report of trial ``key``; True stops the trial."""
+        live = self.live.get(key)
+        return live is not None and live.watch.on_report(metrics)
+
+    def run_folder(self, key: str) -> Path:
+        """Where trial ``key`` keeps its files (metrics.jsonl; a plain script's output)."""
+        return self._folder(self.live[key].trial)
+
+    def _folder(self, trial: SweepTrial) -> Path:
+        return layout.run_folder(self.out, trial.run)
+
+    def started(self, key: str) -> None:
+        """Trial ``key`` started running: waiting for a slot or a worker is not a stall."""
+        live = self.live.get(key)
+        if live is not None:
+            live.watch.begin()
+
+    def should_stop(self, key: str) -> bool:
+        live = self.live.get(key)
+        return live is not None and live.watch.should_stop()
+
+    def finish(self, key: str, error: str | None = None) -> None:
+        """Trial ``key`` ended: by itself, stopped at our request, or with ``error``."""
+        live = self.live.pop(key, None)
+        if live is None:
+            return
+        watch, trial = live.watch, live.trial
+        watch.close()
+        stopped = watch.verdict is not None
+        if error is not None:
+            trial.status = "crashed"
+            watch.crashed(error)
+        elif stopped:
+            trial.status = "stopped"
+        else:
+            trial.status = "completed"
+            watch.completed()
+        stream = watch.stream
+        trial.reports = stream.step + 1
+        trial.final_metrics = dict(stream.latest)
+        trial.findings = list(watch.findings)
+        trial.seconds = round(time.monotonic() - live.started, 2)
+        trial.health = watch.health[-1] if watch.health else None
+        trial.error = error
+        trial.outcome = "healthy" if trial.status == "completed" else "diagnosed"
+        series = stream.series.get(self.objective.metric)
+        trial.objective = series.last if series is not None else None
+        trial.met_success = trial.status == "completed" and all(
+            name in stream.series and target.met_by(stream.series[name].last)
+            for name, target in stream.targets.items()
+        )
+        # A crash is a bug in the script, unless it raised on NaN (then it is a sick run).
+        bug = trial.status == "crashed" and (
+            watch.verdict is None or watch.verdict.signature == "crash"
+        )
+        if trial.outcome == "diagnosed" and not bug:
+            self._maybe_rescue(trial)
+        self.study.finish(
+            live.optuna_trial,
+            trial.objective,
+            live.history,
+            sick=trial.outcome == "diagnosed",
+            reports=trial.reports,
+            attrs={
+                "run": trial.run,
+                "status": trial.status,
+                "findings": [f.to_dict() for f in trial.findings],
+                "remedy": trial.remedy,
+                "rescue_of": trial.rescue_of,
+            },
+            crashed=bug,
+        )
+        self.display.trial_ended(trial)
+        self._save()
+
+    def interrupted(self, signal_name: str) -> SweepReport:
+        """Ctrl-C or SIGTERM stopped the sweep: the trials in flight stay ``running`` in
+        report.json (``rescue resume`` runs them again) and their Optuna trials are failed with
+        an ``interrupted`` attribute, so that no sampler learns from a run cut short."""
+        note = f"{signal_name} stopped the sweep during this trial; rescue resume goes on"
+        self.study.close_interrupted(note)
+        for live in self.live.values():
+            live.watch.close()
+        self.live.clear()
+        ended = sum(t.outcome != "running" for t in self.report.runs)
+        self.report.outcome = "interrupted"  # type: ignore[assignment]
+        self.report.summary = (
+            f"{signal_name} stopped the sweep after {ended} of {self.n_trials} trials ended"
+        )
+        self._save()
+        return self.report
+
+    def result(self) -> SweepReport:
+        """Close the sweep: the best healthy trial, the outcome and why."""
+        for key in list(self.live):  # trials the adapter never saw end
+            self.finish(key, error="the trial did not end before the sweep did")
+        report = self.report
+        done = [t for t in report.runs if isinstance(t, SweepTrial)]
+        healthy = [t for t in rank(done, self.objective.mode) if t.outcome == "healthy"]
+        met = [t for t in healthy if t.met_success]
+        best = (met or healthy or [None])[0]
+        counts = signature_counts(done)
+        diagnosed = ", ".join(f"{k} x{v}" for k, v in counts.items() if k != "healthy")
+        tail = ""
+        if diagnosed:
+            tail = f"; {len(done) - len(healthy)} of {len(done)} diagnosed ({diagnosed})"
+        name = self.objective.metric
+        target = self.objective.target
+        if best is not None:
+            report.best_trial, report.final_config = best.run, best.config
+        if not done:
+            report.summary = "no trial ran"
+        elif best is None:
+            report.summary = f"no healthy trial: all {len(done)} were diagnosed ({diagnosed})"
+        elif target is not None and not best.met_success:
+            report.summary = (
+                f"no healthy trial met success; the best, trial {best.run}, reached "
+                f"{name} {_num(best.objective)} (target {target.describe()}){tail}"
+            )
+        else:
+            met_text = f" (target {target.describe()})" if target is not None else ""
+            report.summary = (
+                f"trial {best.run} is the best healthy trial: {name} "
+                f"{_num(best.objective)}{met_text}{tail}"
+            )
+        ok = best is not None and (target is None or best.met_success)
+        report.outcome = "healthy" if ok else "not_found"  # type: ignore[assignment]
+        self._save()
+        self.display.finished(report)
+        return report
+
+    def _save(self) -> None:
+        """report.json, with the time spent so far in its ``resume`` entry."""
+        if self.report.resume:
+            self.report.resume["spent_seconds"] = round(time.monotonic() - self._clock, 2)
+        self.report.write(self.out / layout.REPORT_JSON)
+
+    def _remedy_for(self, trial: SweepTrial) -> Choice | None:
+        verdict = trial.verdict
+        if verdict is None:
+            return None
+        knob_values = {k: trial.config[k] for k in self.config.knobs}
+        knobs = dict(self.config.knobs)
+        rule = self.policy.rules.get(verdict.signature)
+        side, firm, why = read_side(
+            rule.side if rule else "neutral", rule.firm if rule else False, verdict.signature, None
+        )
+        observation = Observation(trial.run, knob_values, False, verdict.signature, side, firm, why)
+        evidence = Evidence([observation])
+        choice = choose(self.policy, verdict, observation, evidence, knobs, knob_values, Counter())
+        return None if isinstance(choice, CannotRemedy) else choice
+
+    def _maybe_rescue(self, trial: SweepTrial) -> None:
+        """Queue one restart of a diagnosed trial with the policy's remedy (never of a rescue)."""
+        if not self.rescue_sick or trial.rescue_of is not None:
+            return
+        if self.asked + len(self.rescues) >= self.n_trials:
+            return
+        choice = self._remedy_for(trial)
+        if choice is None:
+            return
+        verdict = trial.verdict
+        trial.remedy = {
+            "name": choice.named(self.policy),
+            "for": verdict.signature,
+            "role": choice.remedy.role if choice.remedy else None,
+            "search_space": {k: repr(v) for k, v in choice.space.items()},
+            "changes": {},
+        }
+        self.rescues.append((trial, choice))
+
+    def _rescue_space(self, parent: SweepTrial, choice: Choice) -> tuple[dict, dict]:
+        """The remedy's ranges for what it changes; the sick trial's values for the rest.
+        Optuna keeps one set of choices per categorical param, so a categorical remedy takes
+        its first (preferred) candidate, as in a single rescue."""
+        fixed = {name: parent.config[name] for name in self.domains if name not in choice.space}
+        space = dict(self.space)
+        for name, dist in choice.space.items():
+            if hasattr(dist, "choices"):
+                fixed[name] = dist.choices[0]
+            else:
+                space[name] = dist
+        return space, fixed
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
