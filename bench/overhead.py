@@ -1,7 +1,8 @@
 """Supervision overhead on a healthy run, side by side in one process: the same ``train``
-called directly, under bare Ray Tune, and under rescue (Ray Tune + streaming + detectors +
-Optuna, and the report page at the end). Repeated, alternating, medians reported, at two run
-lengths: rescue's cost is mostly a fixed cost per run, so its share falls as runs get longer.
+called directly; under bare Ray Tune with one Tune result per report (how rescue sent reports
+before they travelled in batches); under bare Ray Tune with rescue's worker (reports in
+batches); and under rescue (Ray Tune + streaming + detectors + Optuna, and the report page at
+the end). Repeated, alternating, medians reported, at two run lengths.
 
     python bench/overhead.py [--repeats 3] [--epochs 30,300]
 """
@@ -31,11 +32,33 @@ def direct(params):
     load_entry(EXAMPLE / "train.py", "train")(params)
 
 
-def bare_tune(params, storage):
+def each_report_train(config, *, script, entry):
+    """``train(config)`` with one Ray Tune result per ``rescue.report``."""
+    from rescue.worker.entrypoint import load_entry
+    from rescue.worker.reporting import install_sink
+
+    class EachReport:
+        def report(self, metrics, checkpoint):
+            tune.report(dict(metrics))
+
+        def get_checkpoint(self, weights_only=True):
+            return None
+
+    install_sink(EachReport())
+    load_entry(script, entry)(dict(config))
+
+
+def bare_tune(params, storage, batched=True):
+    bare_tune_of(EXAMPLE / "train.py", params, storage, batched)
+
+
+def bare_tune_of(script, params, storage, batched=True):
+    """``train(config)`` of ``script`` as one bare Ray Tune trial: with rescue's worker
+    (reports in batches) or with one Tune result per report."""
     from rescue.worker.tune_sink import run_user_train
 
     trainable = tune.with_parameters(
-        run_user_train, script=str(EXAMPLE / "train.py"), entry="train"
+        run_user_train if batched else each_report_train, script=str(script), entry="train"
     )
     tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
@@ -64,7 +87,8 @@ def main() -> None:
         f"# Supervision overhead (healthy lstm_divergence run, lr {HEALTHY_LR}, "
         f"{args.repeats} alternating repeats, {time.strftime('%Y-%m-%d')})",
         "",
-        "| epochs | how | median wall s | vs direct | vs bare Ray Tune | rescue - bare Ray Tune |",
+        "| epochs | how | median wall s | vs direct | vs bare Ray Tune (batched) "
+        "| rescue - bare Ray Tune (batched) |",
         "|---|---|---|---|---|---|",
     ]
     for epochs in (int(e) for e in args.epochs.split(",")):
@@ -75,12 +99,17 @@ def main() -> None:
         params = dict(cfg["params"])
         cfg_path = tmp / f"cfg{epochs}.yaml"
         cfg_path.write_text(yaml.safe_dump(cfg))
-        times: dict[str, list[float]] = {"direct": [], "bare Ray Tune": [], "rescue": []}
+        each, batched = "bare Ray Tune, a result per report", "bare Ray Tune (batched)"
+        times: dict[str, list[float]] = {"direct": [], each: [], batched: [], "rescue": []}
         for i in range(args.repeats):
             runs = (
                 ("direct", lambda p=params: direct(dict(p))),
                 (
-                    "bare Ray Tune",
+                    each,
+                    lambda p=params, d=tmp / f"e{epochs}-{i}": bare_tune(dict(p), str(d), False),
+                ),
+                (
+                    batched,
                     lambda p=params, d=tmp / f"t{epochs}-{i}": bare_tune(dict(p), str(d)),
                 ),
                 ("rescue", lambda c=cfg_path, d=tmp / f"r{epochs}-{i}": under_rescue(c, str(d))),
@@ -90,7 +119,7 @@ def main() -> None:
                 fn()
                 times[name].append(time.perf_counter() - start)
         base = statistics.median(times["direct"])
-        tune_t = statistics.median(times["bare Ray Tune"])
+        tune_t = statistics.median(times[batched])
         extra = statistics.median(times["rescue"]) - tune_t
         for name, values in times.items():
             m = statistics.median(values)

@@ -112,3 +112,33 @@ def test_a_result_from_ray_tune_report_itself_is_one_report():
     result = {"loss": 0.5, "training_iteration": 4, "time_this_iter_s": 0.1}
     assert reports_in(result) == [{"loss": 0.5}]
     assert last_report(result) == 3
+
+
+def test_reports_after_the_verdict_are_kept_and_counted_but_not_judged(tmp_path):
+    from rescue.detectors.run_watch import RunWatch
+    from rescue.detectors.stream import MetricStream
+    from rescue.policy import load_policy
+
+    history = tmp_path / "metrics.jsonl"
+    watch = RunWatch(load_policy("default"), MetricStream(), history)
+    batch = [{"loss": 1.0}, {"loss": 0.9}, {"loss": float("nan")}, {"loss": 5.0}, {"loss": 7.0}]
+    stops = [watch.on_report(m) for m in batch]  # one batch, fed whole
+    watch.close()
+    assert stops == [False, False, True, True, True]
+    assert watch.verdict.signature == "non_finite" and watch.verdict.step == 2
+    assert watch.stream.step == 2 and len(watch.health) == 3  # as at the verdict
+    assert watch.received == 5
+    rows = history.read_text().splitlines()
+    assert len(rows) == 5 and rows[-1] == '{"step": 4, "loss": 7.0}'
+
+
+def test_reports_past_the_declared_length_are_not_part_of_the_run(tmp_path):
+    from rescue.detectors.run_watch import RunWatch
+    from rescue.detectors.stream import MetricStream
+    from rescue.policy import load_policy
+
+    watch = RunWatch(load_policy("default"), MetricStream(), tmp_path / "m.jsonl", length=3)
+    stops = [watch.on_report({"loss": 1.0 / (i + 1)}) for i in range(6)]
+    watch.close()
+    assert stops == [False, False, True, True, True, True]
+    assert watch.received == 3 and len((tmp_path / "m.jsonl").read_text().splitlines()) == 3

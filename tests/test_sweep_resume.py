@@ -235,7 +235,8 @@ def test_concurrent_sweeps_on_one_storage_lose_no_trial(tmp_path, write_cfg, kin
     assert len(numbers) == 18 and len(set(numbers)) == 18  # no trial shared or lost
     study = SweepStudy(storage, "sweep-out", "min", 6, load=True).study
     assert sorted(t.number for t in study.trials) == sorted(numbers)
-    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    states = [(t.number, t.state.name, t.user_attrs.get("status")) for t in study.trials]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials), states
     blocks = [[r["trial"] for r in report["runs"]] for report in reports]
     assert any(b != list(range(b[0], b[0] + 6)) for b in blocks)  # they did run side by side
 
@@ -416,7 +417,8 @@ def test_two_real_sweeps_share_one_study_on_one_sqlite_file(tmp_path):
     assert numbers == list(range(6))  # one study, each trial in exactly one sweep
     assert all(report["study"] == "shared" for report in reports)
     study = optuna.load_study(study_name="shared", storage=storage)
-    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    states = [(t.number, t.state.name, t.user_attrs.get("status")) for t in study.trials]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials), states
     assert {t.user_attrs["sweep"] for t in study.trials} == {
         report["resume"]["sweep_id"] for report in reports
     }

@@ -59,6 +59,7 @@ class RunWatch:
         self.stall_seconds = float(stall.params.get("seconds", math.inf)) if stall else math.inf
         self.started = self.last_report = time.monotonic()
         self._history = history.open("w", buffering=1)  # a run's reports, from its first
+        self.received = stream.step + 1  # reports that arrived, with those after the verdict
         self._seen: set[tuple[str, str | None]] = set()
         self._pending: dict[str, tuple[Finding, int]] = {}  # signature -> (first sight, seen)
         self.notes: list[str] = []  # findings that did not stop the run, and why
@@ -69,8 +70,20 @@ class RunWatch:
         self.last_report = time.monotonic()
 
     def on_report(self, metrics: Metrics) -> bool:
+        """Take one report; True when the run is to stop. Reports that arrive after the
+        verdict (the run made them before the stop reached it: reports travel in batches)
+        are written to metrics.jsonl and counted, but not judged: the stream, the health and
+        the evidence stay as they were at the verdict. Reports past the declared length are
+        not part of the run."""
+        if self.reached_length:
+            return True
         self.last_report = time.monotonic()
+        if self.verdict is not None:
+            self._history.write(strict_json.line({"step": self.received, **metrics}))
+            self.received += 1
+            return True
         step = self.stream.append(metrics)
+        self.received = step + 1
         self._history.write(strict_json.line({"step": step, **metrics}))
         self.health.append(health(self.stream))
         new = []

@@ -101,10 +101,9 @@ class _WatchStopper(tune.Stopper):
         if self.watcher is None or iteration <= self._last_iteration:
             return self.requested  # Tune repeats the last result when a trial ends
         self._last_iteration = iteration
-        for metrics in reports_in(result):
+        for metrics in reports_in(result):  # all of them: the run made them before its stop
             if self.watcher.on_report(metrics):
                 self.requested = True
-                break  # later reports of the batch come after the run's end
         return self.requested
 
     def stop_all(self) -> bool:

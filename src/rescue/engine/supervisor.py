@@ -365,7 +365,7 @@ class Supervisor:
     def _fill(self, record: RunRecord, watch: RunWatch, ex: Execution, seconds: float) -> None:
         stream = watch.stream
         record.status = ex.status
-        record.reports = stream.step + 1
+        record.reports = watch.received
         record.final_metrics = dict(stream.latest)
         record.findings = list(watch.findings)
         record.seconds = round(seconds, 2)

@@ -380,7 +380,7 @@ class SweepLoop:
             trial.status = "completed"
             watch.completed()
         stream = watch.stream
-        trial.reports = stream.step + 1
+        trial.reports = watch.received
         trial.final_metrics = dict(stream.latest)
         trial.findings = list(watch.findings)
         trial.seconds = round(time.monotonic() - live.started, 2)

@@ -94,10 +94,9 @@ class _SweepStopper(tune.Stopper):
         if self.loop is None or iteration <= self._last.get(trial_id, 0):
             return trial_id in self.stopped  # Tune repeats the last result when a trial ends
         self._last[trial_id] = iteration
-        for metrics in reports_in(result):
+        for metrics in reports_in(result):  # all of them: the run made them before its stop
             if self.loop.on_report(trial_id, metrics):
                 self.stopped.add(trial_id)
-                break
         return trial_id in self.stopped
 
     def stop_all(self) -> bool:
