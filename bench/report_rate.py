@@ -39,7 +39,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     params = {"lr": 0.05, "steps": args.steps}
     cfg = tmp / "cfg.yaml"
-    cfg.write_text(yaml.safe_dump({"params": params, "budget": {"restarts": 0}}))
+    knobs = {"lr": {"role": "learning_rate", "low": 1e-4, "high": 1.0, "log": True}}
+    cfg.write_text(yaml.safe_dump({"params": params, "knobs": knobs, "budget": {"restarts": 0}}))
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
 
     class Quiet(PrintSink):
