@@ -17,14 +17,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 
 
 def test_a_diverging_run_is_stopped_early_and_rescued_by_a_learning_rate_cut(tmp_path):
-    code, report, out = run_rescue(tmp_path, DIVERGING, extra=["--quiet"])
+    # A step takes 10 ms, as a bigger model's would: reports travel in batches of at most
+    # 0.25 s, so a run much faster than that would end before any stop could reach it.
+    slowed = DIVERGING.replace("seed: 0}", "seed: 0, step_seconds: 0.01}")
+    code, report, out = run_rescue(tmp_path, slowed, extra=["--quiet"])
     assert code == 0
     assert report["outcome"] == "rescued"
     first, last = report["runs"][0], report["runs"][-1]
     assert first["status"] == "stopped"
     assert first["findings"][0]["signature"] in {"non_finite", "explosion", "divergence"}
-    # Stopped within a few reports of the finding, far before its 60 reports.
-    assert first["reports"] <= first["findings"][0]["step"] + 4 < 60
+    # Stopped within a few reports of the finding (a report every 50 ms, batches of at most
+    # 0.25 s), far before its 60 reports.
+    assert first["reports"] <= first["findings"][0]["step"] + 15 < 60
     assert first["remedy"]["name"] == "lr_cut"
     old, new = first["remedy"]["changes"]["lr"]
     assert old == 0.9 and 0.009 <= new <= 0.45
@@ -147,11 +151,12 @@ def test_the_nk_policy_example_is_rescued_by_raising_the_neglected_loss_weight(t
 
 
 PLAIN = """\
-params: {lr: 0.9, steps: 300, helper-tag: HELPER}
+params: {lr: 0.9, steps: 300, helper-tag: HELPER, step-seconds: 0.01}
 knobs:
   lr: {role: learning_rate, low: 1.0e-5, high: 1.0, log: true}
 command:
-  args: ["--lr", "{lr}", "--steps", "{steps}", "--helper-tag", "{helper-tag}"]
+  args: ["--lr", "{lr}", "--steps", "{steps}", "--helper-tag", "{helper-tag}",
+         "--step-seconds", "{step-seconds}"]
   metrics: {loss: 'Loss: (\\S+)'}
 success:
   loss: {below: 0.05}
@@ -176,7 +181,8 @@ def test_a_plain_script_is_rescued_by_changing_its_flags_and_stopped_as_a_whole(
     code, report, out = run_rescue(tmp_path, PLAIN.replace("HELPER", tag), script="plain_sgd.py")
     assert code == 0 and report["outcome"] == "rescued"
     first, last = report["runs"][0], report["runs"][-1]
-    assert first["status"] == "stopped" and first["reports"] < 60
+    assert first["status"] == "stopped"
+    assert first["reports"] <= first["findings"][0]["step"] + 15 < 60  # stopped early
     assert first["findings"][0]["signature"] in {"non_finite", "explosion", "divergence"}
     assert first["remedy"]["name"] == "lr_cut" and last["config"]["lr"] < 0.45
     assert last["status"] == "completed" and last["final_metrics"]["loss"] < 0.05

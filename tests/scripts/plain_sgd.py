@@ -3,12 +3,14 @@ printed. The model and data are those of sgd_regression.py: above a learning rat
 the loss climbs, below it it falls under 0.05.
 
     python plain_sgd.py --lr 0.05 --steps 300 [--json] [--helper-tag TAG] [--fail-at STEP]
+                        [--step-seconds S]
 """
 
 import argparse
 import json
 import subprocess
 import sys
+import time
 
 import torch
 
@@ -21,6 +23,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--helper-tag", help="start a helper process (as data loaders do)")
     parser.add_argument("--fail-at", type=int, default=-1)
+    parser.add_argument("--step-seconds", type=float, default=0.0, help="a slower model's step")
     args = parser.parse_args()
     if args.helper_tag:
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", args.helper_tag])
@@ -37,6 +40,7 @@ def main() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
+        time.sleep(args.step_seconds)
         if step == args.fail_at:
             raise ValueError(f"corrupt batch at step {step}")
         if step % 5 == 0:
