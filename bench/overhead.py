@@ -22,6 +22,7 @@ from ray import tune
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "lstm_divergence"
+SCRIPT = EXAMPLE / "train.py"
 HEALTHY_LR = 0.13
 
 
@@ -46,10 +47,6 @@ def each_report_train(config, *, script, entry):
 
     install_sink(EachReport())
     load_entry(script, entry)(dict(config))
-
-
-def bare_tune(params, storage, batched=True):
-    bare_tune_of(EXAMPLE / "train.py", params, storage, batched)
 
 
 def bare_tune_of(script, params, storage, batched=True):
@@ -106,11 +103,15 @@ def main() -> None:
                 ("direct", lambda p=params: direct(dict(p))),
                 (
                     each,
-                    lambda p=params, d=tmp / f"e{epochs}-{i}": bare_tune(dict(p), str(d), False),
+                    lambda p=params, d=tmp / f"e{epochs}-{i}": bare_tune_of(
+                        SCRIPT, dict(p), str(d), False
+                    ),
                 ),
                 (
                     batched,
-                    lambda p=params, d=tmp / f"t{epochs}-{i}": bare_tune(dict(p), str(d)),
+                    lambda p=params, d=tmp / f"t{epochs}-{i}": bare_tune_of(
+                        SCRIPT, dict(p), str(d)
+                    ),
                 ),
                 ("rescue", lambda c=cfg_path, d=tmp / f"r{epochs}-{i}": under_rescue(c, str(d))),
             )

@@ -149,9 +149,10 @@ class RescueConsole:
         )
         if report.final_config is not None:
             self.console.print(Text(f"final config: {report.final_config}"))
-        self.console.print(Text(f"report: {report.out}/report.json"))
+        self.console.print(Text(f"report: {Path(report.out) / layout.REPORT_JSON}"))
         if Path(report.out, layout.PAGE).is_file():
-            self.console.print(Text(f"page: {report.out}/report.html (plots in plots/)"))
+            page = Path(report.out) / layout.PAGE
+            self.console.print(Text(f"page: {page} (plots in {layout.PLOTS}/)"))
 
     # --- rendering ---------------------------------------------------------------------
     def _line(self) -> Text:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from rescue import layout
 from rescue.detectors.findings import Finding
 from rescue.engine.sweep import TOP, SweepReport, SweepTrial, signature_counts
 
@@ -106,4 +107,4 @@ class SweepConsole:
         )
         if report.final_config is not None:
             self.console.print(Text(f"best config: {report.final_config}"))
-        self.console.print(Text(f"report: {Path(report.out) / 'report.json'}"))
+        self.console.print(Text(f"report: {Path(report.out) / layout.REPORT_JSON}"))

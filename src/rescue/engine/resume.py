@@ -147,7 +147,7 @@ def load_saved(out: str | Path) -> Saved:
         seed, address = entry.get("seed"), entry.get("address")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResumeError(
-            f"{out / 'report.json'}: expected the resume state rescue writes ({exc!r})"
+            f"{out / layout.REPORT_JSON}: expected the resume state rescue writes ({exc!r})"
         ) from None
     # The default SQLite file moves with the folder.
     moved_from = Path(report.out)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from rescue import layout
 from rescue.errors import RescueError
 
 DEFAULT_STORAGE = "(the study.db in the output folder)"
@@ -111,7 +112,7 @@ def check_launch(out: Path, recorded: Launch, given: Launch | None, trust_outdir
         differences = recorded.differences(given)
         if differences:
             raise RescueError(
-                f"{out / 'report.json'}: the folder was started otherwise than you say now ("
+                f"{out / layout.REPORT_JSON}: the folder was started otherwise than you say now ("
                 + "; ".join(differences)
                 + "); pass what it was started with, or --trust-outdir"
             )
@@ -120,7 +121,7 @@ def check_launch(out: Path, recorded: Launch, given: Launch | None, trust_outdir
         return
     what = recorded.command and " ".join(recorded.command) or recorded.script
     raise RescueError(
-        f"{out / 'report.json'}: names {what!r} with the cfg {recorded.config_file!r}, which "
+        f"{out / layout.REPORT_JSON}: names {what!r} with the cfg {recorded.config_file!r}, which "
         "you did not start from this account (no fingerprint in "
         f"{state_folder() / 'launches'}); to run them, name them again: "
         f"`rescue resume {out} SCRIPT --config CFG` (or --command CMD), or pass --trust-outdir"
@@ -153,7 +154,7 @@ def check_checkpoints(
         elif remote is not None and path.startswith(remote):
             continue
         raise RescueError(
-            f"{out / 'report.json'}: names the checkpoint {path!r}, outside the folder and the "
-            "cfg's ray.storage_path; rescue loads no checkpoint from elsewhere "
+            f"{out / layout.REPORT_JSON}: names the checkpoint {path!r}, outside the folder and "
+            "the cfg's ray.storage_path; rescue loads no checkpoint from elsewhere "
             "(--trust-outdir if you trust this folder)"
         )

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from rescue import layout
 from rescue.detectors.findings import Finding
 from rescue.page.data import ReportData, RunData, outcome_label
 from rescue.page.plots import run_colour
@@ -227,7 +228,8 @@ def _warnings(data: ReportData) -> str:
 def _run_section(data: ReportData, run: RunData, svg: str | None) -> str:
     colour = run_colour(run.run)
     parts = [
-        f'<section class="panel run" id="run-{run.run:03d}" style="border-left-color:{colour}">',
+        f'<section class="panel run" id="{layout.run_name(run.run)}" '
+        f'style="border-left-color:{colour}">',
         f"<h2 style='margin-top:0'>run {run.run} · {escape(run.status)} after {run.reports} "
         f"reports → <span class='verdict {_tone(run)}'>{escape(_verdict_text(run))}</span></h2>",
     ]

@@ -31,7 +31,7 @@ def write_report(out: str | Path) -> ReportFiles:
     """
     out = Path(out)
     data = load_report(out)
-    plots = out / "plots"
+    plots = out / layout.PLOTS
     files = ReportFiles(html=out / layout.PAGE, interrupted=data.interrupted)
     overview_svg = None
     try:
