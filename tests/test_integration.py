@@ -269,7 +269,7 @@ def test_results_go_to_a_storage_uri_and_a_restart_goes_on_from_a_checkpoint_the
     onset = first["findings"][0]["onset"]
     assert all(path.startswith(f"file://{store}/run-000/") for _, path in first["checkpoints"])
     epochs = [
-        int(json.loads(line)["epoch"])
+        int(json.loads(line)["metrics"]["epoch"])
         for line in (out / "runs" / "run-001" / "metrics.jsonl").read_text().splitlines()
     ]
     assert 0 < epochs[0] <= onset  # went on after the checkpoint it was given

@@ -129,7 +129,7 @@ def test_reports_after_the_verdict_are_kept_and_counted_but_not_judged(tmp_path)
     assert watch.stream.step == 2 and len(watch.health) == 3  # as at the verdict
     assert watch.received == 5
     rows = history.read_text().splitlines()
-    assert len(rows) == 5 and rows[-1] == '{"step": 4, "loss": 7.0}'
+    assert len(rows) == 5 and rows[-1] == '{"step": 4, "metrics": {"loss": 7.0}}'
 
 
 def test_reports_past_the_declared_length_are_not_part_of_the_run(tmp_path):

@@ -501,7 +501,7 @@ def test_the_loop_goes_on_from_the_last_checkpoint_of_a_run_killed_in_flight(tmp
     assert run1["status"] == "completed" and run1["reports"] == 20
     rows = [json.loads(line) for line in (out / "runs" / "run-001" / "metrics.jsonl").open()]
     # One run: reports 1-8 replayed as they were, 9-20 from the training that went on.
-    assert [r["step"] for r in rows] == [r["epoch"] for r in rows] == list(range(20))
+    assert [r["step"] for r in rows] == [r["metrics"]["epoch"] for r in rows] == list(range(20))
     assert [json.dumps(r) for r in rows[:8]] == interrupted[:8]
     assert (out / run1["resumed"]["kept"] / "metrics.jsonl").read_text().splitlines() == interrupted
     # The run's checkpoints are numbered by the run's reports, not by the attempt's.
@@ -652,13 +652,13 @@ def test_a_killed_rescue_goes_on_from_the_last_checkpoint_of_its_run(tmp_path):
     rows = [json.loads(line) for line in metrics.read_text().splitlines()]
     # One run, no report lost or repeated: the epochs the script reported go on from the
     # checkpoint's (a fresh start would report epoch 0 again after the replayed ones).
-    assert [r["step"] for r in rows] == [r["epoch"] for r in rows] == list(range(20))
+    assert [r["step"] for r in rows] == [r["metrics"]["epoch"] for r in rows] == list(range(20))
     assert run["reports"] == 20
     assert rows[:report] == interrupted[:report]  # replayed as recorded
     # Training went on from the checkpoint's model, optimizer and random state: the reports
     # after it are the ones the killed attempt made.
     for again, first in zip(rows[report:], interrupted[report:]):
-        assert again["loss"] == pytest.approx(first["loss"], rel=1e-6)
+        assert again["metrics"]["loss"] == pytest.approx(first["metrics"]["loss"], rel=1e-6)
     kept = out / note["kept"] / "metrics.jsonl"
     assert [json.loads(line) for line in kept.read_text().splitlines()] == interrupted
     # The run's checkpoints, its own and the killed attempt's, by the run's report.

@@ -32,7 +32,7 @@ def test_metrics_jsonl_and_report_json_are_strict_and_read_back(tmp_path: Path):
     watch.close()
     lines = (folder / "metrics.jsonl").read_text().splitlines()
     rows = [_strict(line) for line in lines]
-    assert rows[2] == {"step": 2, "loss": "nan", "usage": [0.5, "-inf"]}
+    assert rows[2] == {"step": 2, "metrics": {"loss": "nan", "usage": [0.5, "-inf"]}}
     history = _history(folder / "metrics.jsonl")
     assert history[1]["loss"] == math.inf and math.isnan(history[2]["loss"])
     assert history[2]["usage"][1] == -math.inf
@@ -47,7 +47,30 @@ def test_metrics_jsonl_and_report_json_are_strict_and_read_back(tmp_path: Path):
     }
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []  # none left
     data = load_report(tmp_path)
-    assert math.isnan(data.runs[0].history[2]["loss"])
+    assert math.isnan(data.runs[0].history[2].metrics["loss"])
+
+
+def test_a_metric_named_step_is_kept_beside_the_report_index(tmp_path: Path):
+    folder = tmp_path / "runs" / "run-000"
+    folder.mkdir(parents=True)
+    watch = RunWatch(load_policy("default"), MetricStream(), folder / "metrics.jsonl")
+    for i in range(3):
+        watch.on_report({"loss": 1.0 / (i + 1), "step": 100.0 * (i + 1)})
+    watch.close()
+    rows = [_strict(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert [r["metrics"]["step"] for r in rows] == [100.0, 200.0, 300.0]
+    assert [r["step"] for r in _history(folder / "metrics.jsonl")] == [100.0, 200.0, 300.0]
+    assert load_report(tmp_path).runs[0].series("step") == ([0, 1, 2], [100.0, 200.0, 300.0])
+
+
+def test_flat_rows_of_earlier_versions_are_still_read(tmp_path: Path):
+    folder = tmp_path / "runs" / "run-000"
+    folder.mkdir(parents=True)
+    (folder / "metrics.jsonl").write_text('{"step": 0, "loss": 1.0}\n{"step": 1, "loss": NaN}\n')
+    assert [r["loss"] for r in _history(folder / "metrics.jsonl")][0] == 1.0
+    run = load_report(tmp_path).runs[0]
+    assert run.series("loss")[0] == [0, 1] and math.isnan(run.series("loss")[1][1])
 
 
 def test_a_write_that_fails_at_the_rename_leaves_no_temporary_file(tmp_path: Path):

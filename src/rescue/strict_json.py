@@ -40,8 +40,26 @@ def decode_metrics(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def line(row: dict[str, Any]) -> str:
-    """One metrics.jsonl line."""
+    """One JSON line."""
     return json.dumps(encode(row), allow_nan=False) + "\n"
+
+
+def metrics_line(step: int, metrics: dict[str, Any]) -> str:
+    """One metrics.jsonl line: the report's index beside the metrics, never among them, so
+    that a metric the user names ``step`` is kept as it was reported."""
+    return line({"step": step, "metrics": metrics})
+
+
+def metrics_row(row: Any) -> tuple[int | None, dict[str, Any]] | None:
+    """A parsed metrics.jsonl line as (report index, metrics), or None if it is not a row.
+    Also reads the flat rows earlier versions wrote (``{"step": i, "loss": ...}``)."""
+    if not isinstance(row, dict):
+        return None
+    step = row.get("step")
+    step = step if isinstance(step, int) and not isinstance(step, bool) else None
+    if isinstance(row.get("metrics"), dict):
+        return step, decode_metrics(row["metrics"])
+    return step, decode_metrics({k: v for k, v in row.items() if k != "step"})
 
 
 def write_file(path: Path, data: Any) -> None:

@@ -79,12 +79,12 @@ class RunWatch:
             return True
         self.last_report = time.monotonic()
         if self.verdict is not None:
-            self._history.write(strict_json.line({"step": self.received, **metrics}))
+            self._history.write(strict_json.metrics_line(self.received, metrics))
             self.received += 1
             return True
         step = self.stream.append(metrics)
         self.received = step + 1
-        self._history.write(strict_json.line({"step": step, **metrics}))
+        self._history.write(strict_json.metrics_line(step, metrics))
         self.health.append(health(self.stream))
         new = []
         if self.verdict is None:

@@ -244,11 +244,10 @@ def _history(metrics: Path) -> list[Metrics]:
             row = json.loads(line)
         except ValueError:
             break
-        if not isinstance(row, dict):
+        read = strict_json.metrics_row(row)
+        if read is None:
             break
-        row = strict_json.decode_metrics(row)
-        row.pop("step", None)
-        reports.append(row)
+        reports.append(read[1])
     return reports
 
 

@@ -65,6 +65,14 @@ class Threshold:
         return value < self.value if self.op == "below" else value > self.value
 
 
+@dataclass(frozen=True)
+class Row:
+    """One report of a run's metrics.jsonl."""
+
+    step: int
+    metrics: dict[str, Any]
+
+
 @dataclass
 class RunData:
     """One run: what report.json says about it (if anything) and its full metric history."""
@@ -79,7 +87,7 @@ class RunData:
     seconds: float | None = None
     error: str | None = None
     final_metrics: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)  # one dict per report
+    history: list[Row] = field(default_factory=list)  # one per report
     recorded: bool = False  # listed in report.json (else rebuilt from its metrics.jsonl)
 
     @property
@@ -99,29 +107,29 @@ class RunData:
         """Every metric the run reported, in the order it first appeared."""
         names: dict[str, None] = {}
         for row in self.history:
-            names.update((k, None) for k in row if k != "step")
+            names.update((k, None) for k in row.metrics)
         return list(names)
 
     def is_vector(self, name: str) -> bool:
-        return any(isinstance(row.get(name), list) for row in self.history)
+        return any(isinstance(row.metrics.get(name), list) for row in self.history)
 
     def series(self, name: str) -> tuple[list[int], list[float]]:
         """A scalar metric's steps and values; reports without it are skipped (``rescue.watch``
         measures one step in N, so its metrics come with gaps)."""
         steps, values = [], []
         for row in self.history:
-            value = row.get(name)
+            value = row.metrics.get(name)
             if isinstance(value, (int, float)):
-                steps.append(int(row["step"]))
+                steps.append(row.step)
                 values.append(float(value))
         return steps, values
 
     def vectors(self, name: str) -> tuple[list[int], list[list[float]]]:
         steps, values = [], []
         for row in self.history:
-            value = row.get(name)
+            value = row.metrics.get(name)
             if isinstance(value, list):
-                steps.append(int(row["step"]))
+                steps.append(row.step)
                 values.append([float(v) for v in value])
         return steps, values
 
@@ -265,15 +273,15 @@ def _runs_from_json(runs: Any, notes: list[str]) -> list[RunData]:
     return read
 
 
-def _read_histories(runs_dir: Path, notes: list[str]) -> dict[int, list[dict[str, Any]]]:
-    histories: dict[int, list[dict[str, Any]]] = {}
+def _read_histories(runs_dir: Path, notes: list[str]) -> dict[int, list[Row]]:
+    histories: dict[int, list[Row]] = {}
     if not runs_dir.is_dir():
         return histories
     for folder in sorted(runs_dir.iterdir()):
         run = layout.run_number(folder.name)
         if run is None or not folder.is_dir():
             continue
-        rows: list[dict[str, Any]] = []
+        rows: list[Row] = []
         path = folder / layout.METRICS
         lines = path.read_text().splitlines() if path.is_file() else []
         for number, line in enumerate(lines):
@@ -284,10 +292,10 @@ def _read_histories(runs_dir: Path, notes: list[str]) -> dict[int, list[dict[str
                 if number != len(lines) - 1:
                     notes.append(f"{path}: line {number + 1} is not JSON; skipped")
                 continue
-            if isinstance(row, dict):
-                row = strict_json.decode_metrics(row)
-                row.setdefault("step", len(rows))
-                rows.append(row)
+            read = strict_json.metrics_row(row)
+            if read is not None:
+                step, metrics = read
+                rows.append(Row(len(rows) if step is None else step, metrics))
         histories[run] = rows
     return histories
 
@@ -322,11 +330,11 @@ def _finding(data: dict[str, Any]) -> Finding:
     )
 
 
-def _rebuild(run: RunData, out: Path, history: list[dict[str, Any]]) -> None:
+def _rebuild(run: RunData, out: Path, history: list[Row]) -> None:
     """A run report.json does not list: its reports, last metrics and (from Ray Tune's trial
     folder) its config."""
     run.reports = len(history)
-    run.final_metrics = {k: v for k, v in (history[-1] if history else {}).items() if k != "step"}
+    run.final_metrics = dict(history[-1].metrics) if history else {}
     for params in sorted((out / layout.RAY / layout.run_name(run.run)).glob("*/params.json")):
         try:
             run.config = dict(json.loads(params.read_text()))

@@ -207,7 +207,7 @@ def _draw_group(
 ) -> None:
     subfig.suptitle(title, x=0.02, ha="left", fontsize=9.5, color=MUTED, fontweight="bold")
     axes = np.atleast_1d(subfig.subplots(rows, cols, squeeze=False)).ravel()
-    last_step = max((int(row["step"]) for row in run.history), default=0)
+    last_step = max((row.step for row in run.history), default=0)
     for ax, panel in zip(axes, group):
         if panel.vector:
             _draw_vector(ax, run, panel.metrics[0])
