@@ -226,6 +226,26 @@ def test_a_partial_report_json_keeps_what_it_recorded_and_says_interrupted(tmp_p
     assert "divergence" in html and "lr_cut" in html and "lr 1.5 → 0.1284" in html
 
 
+def test_a_crash_before_any_report_draws_no_empty_chart_and_is_not_called_a_restart(tmp_path):
+    out = tmp_path / "out"
+    report = RescueReport(script="t.py", config_file="", out=str(out), storage="x", study="s")
+    crashed = RunRecord(run=0, config={"lr": 0.1}, status="crashed")
+    crashed.error = "RuntimeError: shape mismatch"
+    crashed.findings = [Finding("crash", None, 0, "the training function raised: RuntimeError")]
+    report.runs.append(crashed)
+    report.outcome = "not_rescued"
+    out.mkdir()
+    report.write(out / "report.json")
+    (out / "runs" / "run-000").mkdir(parents=True)
+
+    files = write_report(out)
+    assert files.pngs == [] and files.problems == []
+    html = (out / "report.html").read_text()
+    assert "<svg" not in html and "Across runs" not in html
+    assert "no metrics were recorded for this run" in html
+    assert "<td>no remedy</td>" in html and "<td>restart</td>" not in html
+
+
 @pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: None], ids=["empty", "missing"])
 def test_an_outdir_without_runs_is_a_one_line_error_with_exit_2(tmp_path, capsys, make):
     out = tmp_path / "out"

@@ -236,7 +236,7 @@ def _run_section(data: ReportData, run: RunData, svg: str | None) -> str:
     if run.config:
         parts.append(f'<div class="small mono">{escape(_config_line(data, run))}</div>')
     if run.findings:
-        parts.append(_findings_table(run.findings))
+        parts.append(_findings_table(run.findings, restarted=run.remedy is not None))
     if run.remedy:
         parts.append(_remedy_line(run.remedy, run.changes))
     if run.error:
@@ -249,16 +249,18 @@ def _run_section(data: ReportData, run: RunData, svg: str | None) -> str:
     return "\n".join(parts)
 
 
-def _findings_table(findings: list[Finding]) -> str:
+def _findings_table(findings: list[Finding], restarted: bool) -> str:
     rows = []
     for f in findings:
         tone = "sick" if f.action == "restart" else "cut"
+        # A verdict the policy had no remedy for (a crash, say) ended the rescue there.
+        action = f.action if f.action != "restart" or restarted else "no remedy"
         onset = f.onset if f.onset is not None else f.step
         evidence = {k: v for k, v in f.evidence.items() if k != "traceback"}
         rows.append(
             f"<tr><td class='sig verdict {tone}'>{escape(f.signature)}</td>"
             f"<td><code>{escape(f.metric or '–')}</code></td><td>{onset}</td><td>{f.step}</td>"
-            f"<td>{escape(f.action)}</td><td>{escape(f.reason)}"
+            f"<td>{escape(action)}</td><td>{escape(f.reason)}"
             + (f"<div class='small mono'>{escape(_compact(evidence))}</div>" if evidence else "")
             + "</td></tr>"
         )

@@ -34,16 +34,19 @@ def write_report(out: str | Path) -> ReportFiles:
     plots = out / layout.PLOTS
     files = ReportFiles(html=out / layout.PAGE, interrupted=data.interrupted)
     overview_svg = None
-    try:
-        figure = overview_figure(data)
-        save_png(figure, plots / "overview.png")
-        files.pngs.append(plots / "overview.png")
-        overview_svg = to_svg(figure)
-    except Exception as exc:
-        files.problems.append(f"the overview plot could not be drawn: {exc!r}")
+    if data.key_metric() is not None:  # else no run reported a metric: no empty chart
+        try:
+            figure = overview_figure(data)
+            save_png(figure, plots / "overview.png")
+            files.pngs.append(plots / "overview.png")
+            overview_svg = to_svg(figure)
+        except Exception as exc:
+            files.problems.append(f"the overview plot could not be drawn: {exc!r}")
     run_svgs: dict[int, str] = {}
     for run in data.runs:
         path = plots / f"{layout.run_name(run.run)}.png"
+        if not run.metric_names():
+            continue  # the page says that no metrics were recorded
         try:
             figure = run_figure(data, run)
             save_png(figure, path)
