@@ -226,6 +226,40 @@ def test_a_partial_report_json_keeps_what_it_recorded_and_says_interrupted(tmp_p
     assert "divergence" in html and "lr_cut" in html and "lr 1.5 → 0.1284" in html
 
 
+def test_a_sweep_folder_gets_a_leaderboard_not_a_chain_of_restarts(tmp_path):
+    from rescue.engine.sweep import Objective, SweepReport, SweepTrial
+
+    out = tmp_path / "out"
+    report = SweepReport(script="t.py", config_file="", out=str(out), storage="x", study="s")
+    report.objective, report.params, report.requested = Objective("loss", "min"), ["lr"], 4
+    rows = {0: _diverging_history(), 1: _healthy_history(), 2: _healthy_history()[:20]}
+    diverged = SweepTrial(run=0, config={"lr": 1.5}, status="stopped", outcome="diagnosed")
+    diverged.findings, diverged.reports = [DIVERGENCE], 11
+    best = SweepTrial(run=1, config={"lr": 0.1}, status="completed", outcome="healthy")
+    best.met_success, best.objective, best.reports = True, 0.00976, 40
+    short = SweepTrial(run=2, config={"lr": 0.01}, status="completed", outcome="healthy")
+    short.objective, short.reports = 0.02, 20  # met_success stays False: missed the target
+    rescue = SweepTrial(run=3, config={"lr": 0.3}, status="completed", outcome="healthy")
+    rescue.met_success, rescue.objective, rescue.reports, rescue.rescue_of = True, 0.05, 40, 0
+    rows[3] = _healthy_history()
+    report.runs = [diverged, best, short, rescue]
+    report.best_trial, report.final_config, report.outcome = 1, best.config, "healthy"
+    out.mkdir()
+    report.write(out / "report.json")
+    for run, history in rows.items():
+        _write_history(out, run, history)
+
+    write_report(out)
+    html = (out / "report.html").read_text()
+    assert "What happened" not in html and 'class="flow"' not in html  # no chain of restarts
+    assert "Leaderboard · minimise loss" in html and "Across trials" in html
+    board = html[html.index("Leaderboard") : html.index("</table>")]
+    assert [int(t) for t in re.findall(r'href="#run-\d+">(\d+)<', board)] == [1, 2, 3, 0]
+    assert "missed target" in board and "rescue of trial 0" in board and "divergence" in board
+    assert "trials per signature: healthy 3, divergence 1" in html
+    assert "Best config (trial 1)" in html and "trial 2 · completed" in html
+
+
 def test_a_crash_before_any_report_draws_no_empty_chart_and_is_not_called_a_restart(tmp_path):
     out = tmp_path / "out"
     report = RescueReport(script="t.py", config_file="", out=str(out), storage="x", study="s")

@@ -66,7 +66,8 @@ class SweepConsole:
             self.console.print(f"  trial {trial.run} {what}: [red]{escape(diagnosis.signature)}[/]")
         else:
             objective = "" if trial.objective is None else f", objective {_fmt(trial.objective)}"
-            self.console.print(f"  trial {trial.run} {what}: [green]healthy[/]{objective}")
+            status = "[green]healthy[/]" if trial.met_success else "[yellow]missed target[/]"
+            self.console.print(f"  trial {trial.run} {what}: {status}{objective}")
 
     def finished(self, report: SweepReport) -> None:
         if self.quiet:

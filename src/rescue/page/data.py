@@ -87,6 +87,7 @@ class RunData:
     seconds: float | None = None
     error: str | None = None
     final_metrics: dict[str, Any] = field(default_factory=dict)
+    rescue_of: int | None = None  # in a sweep: the trial this one rescues
     history: list[Row] = field(default_factory=list)  # one per report
     recorded: bool = False  # listed in report.json (else rebuilt from its metrics.jsonl)
 
@@ -94,6 +95,15 @@ class RunData:
     def verdict(self) -> Finding | None:
         """The finding the run was stopped (or judged) for."""
         return next((f for f in self.findings if f.action == "restart"), None)
+
+    @property
+    def outcome(self) -> str:
+        """How the run ended, in a word or two: its verdict, healthy or missed target."""
+        if self.verdict is not None:
+            return self.verdict.signature
+        if self.status == "completed":
+            return "healthy" if self.met_success or not self.recorded else "missed target"
+        return {"ended": "not recorded"}.get(self.status, self.status)
 
     @property
     def warnings(self) -> list[Finding]:
@@ -135,6 +145,23 @@ class RunData:
 
 
 @dataclass
+class SweepData:
+    """What a sweep's report.json adds: its objective and its trials, ranked as recorded."""
+
+    objective: str | None = None
+    mode: str | None = None
+    best_trial: int | None = None
+    requested: int = 0
+    signatures: dict[str, int] = field(default_factory=dict)
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)  # best first
+
+    def describe(self) -> str:
+        if not self.objective:
+            return "no objective"
+        return f"{'minimise' if self.mode != 'max' else 'maximise'} {self.objective}"
+
+
+@dataclass
 class ReportData:
     """Everything the report shows, for one output folder."""
 
@@ -149,10 +176,16 @@ class ReportData:
     script: str = ""
     config_file: str = ""
     notes: list[str] = field(default_factory=list)  # problems met while loading
+    sweep: SweepData | None = None  # set for a sweep's folder
 
     @property
     def interrupted(self) -> bool:
         return self.outcome == "interrupted"
+
+    @property
+    def unit(self) -> str:
+        """What one run is called: a sweep's runs are its trials."""
+        return "trial" if self.sweep is not None else "run"
 
     @property
     def total_reports(self) -> int:
@@ -165,10 +198,12 @@ class ReportData:
         return MetricKinds(self.kinds)(metric)
 
     def key_metric(self) -> str | None:
-        """The metric that tells the story across runs: the first success metric reported,
-        else the first loss, else the first scalar metric."""
+        """The metric that tells the story across runs: a sweep's objective, else the first
+        success metric reported, else the first loss, else the first scalar metric."""
         scalars = [n for r in self.runs for n in r.metric_names() if not r.is_vector(n)]
         user = [n for n in dict.fromkeys(scalars) if n not in WATCH_METRICS]
+        if self.sweep is not None and self.sweep.objective in user:
+            return self.sweep.objective
         for target in self.success:
             if target.metric in user:
                 return target.metric
@@ -234,6 +269,7 @@ def load_report(out: str | Path) -> ReportData:
         script=str(saved.get("script") or ""),
         config_file=config_file,
         notes=notes,
+        sweep=_sweep_from_json(saved, notes),
     )
     _fill_changes(data)
     return data
@@ -252,6 +288,28 @@ def _read_report_json(path: Path, notes: list[str]) -> dict[str, Any]:
         notes.append(f"report.json could not be read ({exc}): runs were rebuilt from metrics")
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _sweep_from_json(saved: dict[str, Any], notes: list[str]) -> SweepData | None:
+    sweep = saved.get("sweep")
+    if sweep is None:
+        return None
+    if not isinstance(sweep, dict):
+        notes.append(f"report.json's sweep is a {type(sweep).__name__}, not an object: ignored")
+        return SweepData()
+    trials = saved.get("trials")
+    rows = [t for t in trials if isinstance(t, dict)] if isinstance(trials, list) else []
+    signatures = sweep.get("signatures")
+    best = sweep.get("best_trial")
+    requested = sweep.get("requested_trials")
+    return SweepData(
+        objective=str(sweep["objective"]) if sweep.get("objective") else None,
+        mode=str(sweep["mode"]) if sweep.get("mode") else None,
+        best_trial=best if isinstance(best, int) else None,
+        requested=requested if isinstance(requested, int) else 0,
+        signatures=dict(signatures) if isinstance(signatures, dict) else {},
+        leaderboard=rows,
+    )
 
 
 def _runs_from_json(runs: Any, notes: list[str]) -> list[RunData]:
@@ -313,6 +371,7 @@ def _run_from_json(data: dict[str, Any]) -> RunData:
         seconds=data.get("seconds"),
         error=data.get("error"),
         final_metrics=dict(data.get("final_metrics") or {}),
+        rescue_of=data.get("rescue_of") if isinstance(data.get("rescue_of"), int) else None,
         recorded=True,
     )
 

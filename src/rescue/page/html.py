@@ -17,7 +17,7 @@ from typing import Any
 
 from rescue import layout
 from rescue.detectors.findings import Finding
-from rescue.page.data import ReportData, RunData, outcome_label
+from rescue.page.data import ReportData, RunData, SweepData, outcome_label
 from rescue.page.plots import run_colour
 
 _CSS = """
@@ -87,12 +87,15 @@ def render_html(data: ReportData, overview_svg: str | None, run_svgs: Mapping[in
         f"<title>rescue report · {escape(data.out.name)} · {outcome_label(data.outcome)}</title>",
         f"<style>{_CSS}</style></head><body><main>",
         _header(data),
-        "<h2>What happened</h2>",
-        _lineage(data),
+        *(
+            [_leaderboard(data, data.sweep)]
+            if data.sweep is not None
+            else ["<h2>What happened</h2>", _lineage(data)]
+        ),
         _warnings(data),
     ]
     if overview_svg:
-        parts += ['<h2>Across runs</h2><div class="panel">', overview_svg, "</div>"]
+        parts += [f'<h2>Across {data.unit}s</h2><div class="panel">', overview_svg, "</div>"]
     for run in data.runs:
         parts.append(_run_section(data, run, run_svgs.get(run.run)))
     parts += [_final_config(data), _footer(data), "</main></body></html>"]
@@ -105,7 +108,7 @@ def render_html(data: ReportData, overview_svg: str | None, run_svgs: Mapping[in
 def _header(data: ReportData) -> str:
     tone = {"healthy": "good", "rescued": "good", "interrupted": "cut"}.get(data.outcome, "bad")
     meta = [
-        f"{len(data.runs)} run{'s' if len(data.runs) != 1 else ''}",
+        f"{len(data.runs)} {data.unit}{'s' if len(data.runs) != 1 else ''}",
         f"{data.total_reports} reports",
     ]
     if data.script:
@@ -117,6 +120,40 @@ def _header(data: ReportData) -> str:
         f"{escape(outcome_label(data.outcome))}</div>"
         f'<div class="summary">{escape(data.summary or "no summary was recorded")}</div></header>'
         f'<div class="meta">{" · ".join(meta)}</div>'
+    )
+
+
+def _leaderboard(data: ReportData, sweep: SweepData) -> str:
+    """A sweep's trials as report.json ranked them, and how many ended with each signature."""
+    rows = []
+    for place, row in enumerate(sweep.leaderboard, start=1):
+        trial = row.get("trial")
+        status = str(row.get("signature") or row.get("status") or "?")
+        tone = "sick" if row.get("signature") else "ok"
+        if (
+            not row.get("signature")
+            and row.get("status") == "healthy"
+            and not row.get("met_success")
+        ):
+            status, tone = "missed target", "cut"
+        run = next((r for r in data.runs if r.run == trial), None)
+        if run is not None and run.rescue_of is not None:
+            status += f" (rescue of trial {run.rescue_of})"
+        name = f'<a href="#{layout.run_name(trial)}">{trial}</a>' if isinstance(trial, int) else "?"
+        objective = row.get("objective")
+        rows.append(
+            f"<tr><td>{place}</td><td>{name}</td>"
+            f"<td class='mono'>{escape(_compact(row.get('params') or {}))}</td>"
+            f"<td>{escape('' if objective is None else _fmt(_as_number(objective)))}</td>"
+            f"<td>{escape(str(row.get('reports', '')))}</td>"
+            f"<td class='verdict {tone}'>{escape(status)}</td></tr>"
+        )
+    counts = ", ".join(f"{escape(str(k))} {escape(str(v))}" for k, v in sweep.signatures.items())
+    return (
+        f"<h2>Leaderboard · {escape(sweep.describe())}</h2>"
+        "<table><tr><th>rank</th><th>trial</th><th>params</th><th>objective</th>"
+        f"<th>reports</th><th>status</th></tr>{''.join(rows)}</table>"
+        + (f"<p class='small'>trials per signature: {counts}</p>" if counts else "")
     )
 
 
@@ -166,7 +203,7 @@ def _card(data: ReportData, run: RunData, previous: RunData | None) -> str:
         f'<div class="knobs">{"".join(knobs)}</div>'
         f'<div class="small">{run.reports} reports{seconds}</div>'
         f"{_targets(data, run)}"
-        f'<div class="verdict {tone}">{escape(_verdict_text(run))}</div></div>'
+        f'<div class="verdict {tone}">{escape(run.outcome)}</div></div>'
     )
 
 
@@ -215,7 +252,7 @@ def _warnings(data: ReportData) -> str:
         for finding in run.warnings:
             where = f" on <code>{escape(finding.metric)}</code>" if finding.metric else ""
             items.append(
-                f"<li>run {run.run} · <b>{escape(finding.signature)}</b>{where} at report "
+                f"<li>{data.unit} {run.run} · <b>{escape(finding.signature)}</b>{where} at report "
                 f"{finding.step}: {escape(finding.reason)} <span class='small'>(warning only: "
                 f"no restart)</span></li>"
             )
@@ -230,8 +267,9 @@ def _run_section(data: ReportData, run: RunData, svg: str | None) -> str:
     parts = [
         f'<section class="panel run" id="{layout.run_name(run.run)}" '
         f'style="border-left-color:{colour}">',
-        f"<h2 style='margin-top:0'>run {run.run} · {escape(run.status)} after {run.reports} "
-        f"reports → <span class='verdict {_tone(run)}'>{escape(_verdict_text(run))}</span></h2>",
+        f"<h2 style='margin-top:0'>{data.unit} {run.run} · {escape(run.status)} after "
+        f"{run.reports} "
+        f"reports → <span class='verdict {_tone(run)}'>{escape(run.outcome)}</span></h2>",
     ]
     if run.config:
         parts.append(f'<div class="small mono">{escape(_config_line(data, run))}</div>')
@@ -285,9 +323,11 @@ def _remedy_line(remedy: dict[str, Any], changes: dict[str, list[Any]]) -> str:
 def _final_config(data: ReportData) -> str:
     if not data.final_config:
         return ""
-    return (
-        f"<h2>Final config</h2><div class='panel mono'>{escape(_compact(data.final_config))}</div>"
-    )
+    title = "Final config"
+    if data.sweep is not None:
+        best = data.sweep.best_trial
+        title = "Best config" + (f" (trial {best})" if best is not None else "")
+    return f"<h2>{title}</h2><div class='panel mono'>{escape(_compact(data.final_config))}</div>"
 
 
 def _footer(data: ReportData) -> str:
@@ -307,14 +347,6 @@ def _tone(run: RunData) -> str:
     if run.status == "completed":
         return "ok" if run.met_success or not run.recorded else "sick"
     return "cut"
-
-
-def _verdict_text(run: RunData) -> str:
-    if run.verdict is not None:
-        return run.verdict.signature
-    if run.status == "completed":
-        return "healthy" if run.met_success or not run.recorded else "missed success"
-    return {"ended": "not recorded"}.get(run.status, run.status)
 
 
 def _config_line(data: ReportData, run: RunData) -> str:

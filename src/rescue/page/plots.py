@@ -131,7 +131,7 @@ def overview_figure(data: ReportData) -> Figure:
             steps, values = run.series(key) if key else ([], [])
             finite = [v for v in values if math.isfinite(v)]
             drawn += finite
-            label = f"run {run.run}  {_knob_text(data, run)}  → {_outcome_word(run)}"
+            label = f"{data.unit} {run.run}  {_knob_text(data, run)}  → {run.outcome}"
             ax.plot(
                 steps,
                 _finite_or_nan(values),
@@ -149,7 +149,8 @@ def overview_figure(data: ReportData) -> Figure:
             ax.set_yscale("log")
         if target is not None:
             _draw_target(ax, target.value, target.describe())
-        ax.set_title(f"{key or 'no metric'} across runs", loc="left", color=INK, fontsize=11)
+        title = f"{key or 'no metric'} across {data.unit}s"
+        ax.set_title(title, loc="left", color=INK, fontsize=11)
         ax.set_xlabel("report")
         if data.runs and key:
             ax.legend(loc="best", fontsize=8.5)
@@ -397,17 +398,9 @@ def _restart_metric(run: RunData) -> str | None:
 
 def _run_title(data: ReportData, run: RunData) -> str:
     return (
-        f"run {run.run} · {_knob_text(data, run)} · {run.status} after {run.reports} "
-        f"reports → {_outcome_word(run)}"
+        f"{data.unit} {run.run} · {_knob_text(data, run)} · {run.status} after {run.reports} "
+        f"reports → {run.outcome}"
     )
-
-
-def _outcome_word(run: RunData) -> str:
-    if run.verdict is not None:
-        return run.verdict.signature
-    if run.status == "completed":
-        return "healthy"
-    return run.status
 
 
 def _knob_text(data: ReportData, run: RunData, limit: int = 3) -> str:
