@@ -96,6 +96,9 @@ class Target(_Strict):
     def _exactly_one(self) -> Target:
         if (self.below is None) == (self.above is None):
             raise ValueError("exactly one of below or above")
+        value = self.below if self.below is not None else self.above
+        if not math.isfinite(value):
+            raise ValueError(f"a finite number to compare with (got {value})")
         return self
 
     def met_by(self, value: float) -> bool:

@@ -38,6 +38,21 @@ class YamlFileError(yaml.YAMLError):
     """The file cannot be a cfg or a policy; the message says why, in a few words."""
 
 
+class YamlSyntaxError(yaml.YAMLError):
+    """The text is not valid YAML; the message is one line: the problem and where it is."""
+
+
+def _one_line(exc: yaml.YAMLError) -> str:
+    """PyYAML's several-line message (problem, context, a caret under the text) as one line:
+    the problem, its line and column, and the context."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return " ".join(str(exc).split())
+    mark = exc.problem_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = f" ({exc.context})" if exc.context else ""
+    return " ".join(f"{exc.problem or 'invalid YAML'}{where}{context}".split())
+
+
 def load_yaml(path: str | Path) -> Any:
     """The YAML document in ``path``. :class:`FileNotFoundError` when there is none;
     :class:`YamlFileError` (a ``yaml.YAMLError``) for a folder, a FIFO or device, a file over
@@ -57,10 +72,17 @@ def load_yaml(path: str | Path) -> Any:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise YamlFileError(f"not UTF-8 text (byte {exc.start})") from None
-    node = yaml.compose(text, Loader=_Loader)  # aliases stay shared here: nothing expands
-    if node is not None and _expanded_size(node, {}) > MAX_NODES:
-        raise YamlFileError(f"a document whose aliases expand it past {MAX_NODES} values")
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+    try:
+        node = yaml.compose(text, Loader=_Loader)  # aliases stay shared: nothing expands
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise YamlFileError(f"a document whose aliases expand it past {MAX_NODES} values")
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+    except RecursionError:
+        raise YamlFileError("nested deeper than a cfg or policy can be") from None
+    except YamlFileError:
+        raise
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(_one_line(exc)) from None
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 from rescue.cli.startup import (
     check_resumable,
     check_study,
+    cluster_address,
     opened,
     output_folder,
     quiet_ray,
@@ -115,6 +116,7 @@ def _rescue(argv: list[str]) -> int:
     args = _rescue_parser().parse_args(argv)
     config, policy = read_cfg(args.config)
     script, entry, command = what_to_run(args, config)
+    address = cluster_address(args, config)
 
     out = args.out or Path("rescue-runs") / f"{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = output_folder(out, "--out")
@@ -125,7 +127,6 @@ def _rescue(argv: list[str]) -> int:
     from rescue.search.study import RescueStudy, default_storage
 
     storage = args.storage or default_storage(out)
-    address = args.address or config.ray.address
     study = opened(
         storage,
         lambda: RescueStudy(storage, f"rescue-{out.name}", seed=args.seed, search=policy.search),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -133,6 +134,17 @@ def what_to_run(
             ) from None
         if not argv:
             raise RescueError("--command: expected a command line, got an empty one")
+        if args.script is not None:
+            raise RescueError(
+                f"expected a training script or --command, not both (got {args.script} and "
+                f"--command {args.command!r})"
+            )
+        local = not (getattr(args, "address", None) or config.ray.address)
+        if local and shutil.which(argv[0]) is None:  # on a cluster, the nodes may have it
+            raise RescueError(
+                f"--command {args.command!r}: expected a program on PATH or an executable "
+                f"file; {argv[0]!r} is neither here"
+            )
         named = next((a for a in argv if a.endswith(".py")), argv[0])  # names the output folder
         script = (args.script or Path(named)).resolve()
         return script, "", CommandSpec(argv, **spec)
@@ -147,6 +159,17 @@ def what_to_run(
     # No train(config): a plain script (a zero-argument train() is its own main, often with
     # argparse reading the command line as the module loads).
     return script, "", CommandSpec((sys.executable, str(script)), **spec)
+
+
+def cluster_address(args: argparse.Namespace, config: RescueConfig) -> str | None:
+    """The Ray cluster to attach to (``--address``, else the cfg's), checked before anything
+    is created; None for a fresh local Ray."""
+    from rescue.engine.address import check_address
+
+    address = getattr(args, "address", None) or config.ray.address
+    if address:
+        check_address(address)
+    return address
 
 
 def _roles_in(raw: Any) -> tuple[str, ...]:

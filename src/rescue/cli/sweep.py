@@ -77,7 +77,14 @@ def sweep_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.trials < 1 or args.parallel < 1:
         raise RescueError("--trials and --parallel: expected positive integers")
-    from rescue.cli.startup import opened, output_folder, read_cfg, start_fresh, what_to_run
+    from rescue.cli.startup import (
+        cluster_address,
+        opened,
+        output_folder,
+        read_cfg,
+        start_fresh,
+        what_to_run,
+    )
     from rescue.engine.sweep import SweepLoop, SweepReport, choose_objective
 
     config, policy = read_cfg(args.config)
@@ -85,6 +92,7 @@ def sweep_main(argv: list[str]) -> int:
         raise RescueError(f"{args.config}: expected knobs or search params to sweep over")
     objective = choose_objective(config, args.metric, args.mode)
     script, entry, command = what_to_run(args, config)
+    cluster_address(args, config)  # checked before the folder and the study are made
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = output_folder(args.out or Path("rescue-runs") / f"{script.stem}-sweep-{stamp}", "--out")

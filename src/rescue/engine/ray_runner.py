@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 from rescue import layout
 from rescue.config import RayOptions
+from rescue.engine.address import check_address
 from rescue.engine.interrupt import Interrupt
 from rescue.engine.tracebacks import user_traceback
 from rescue.errors import RescueError
@@ -207,7 +206,7 @@ class RayRunner:
         )
         if self.address:
             options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
-            _check_reachable(self.address)
+            check_address(self.address)
             try:
                 ray.init(address=self.address, **options)
             except ConnectionError as exc:
@@ -308,21 +307,6 @@ def stop_leftover(pid_file: Path) -> None:
     """A trial killed outright cannot clean up after its script; the driver does (same host)."""
     if pid_file.is_file():
         stop_process_group(int(pid_file.read_text()))
-
-
-def _check_reachable(address: str, seconds: float = 3.0) -> None:
-    """A ``host:port`` address that does not answer is bad input in a few seconds, not after
-    Ray's own retries (``auto`` and ``ray://`` addresses are left to Ray)."""
-    match = re.fullmatch(r"([\w.\-]+):(\d+)", address)
-    if match is None:
-        return
-    try:
-        socket.create_connection((match[1], int(match[2])), timeout=seconds).close()
-    except OSError as exc:
-        raise RescueError(
-            f"--address {address}: no Ray cluster answers there ({exc.strerror or exc}); "
-            "check the head node's address and port (`ray status` on it)"
-        ) from None
 
 
 def _traceback(error: BaseException) -> str:

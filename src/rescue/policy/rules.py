@@ -133,7 +133,12 @@ def load_policy(
                 f"{source}: extends: expected a policy name or path, got {base_name!r}"
             )
         chain = (*_chain, str(Path(source).resolve()))
-        base = load_policy(base_name, Path(source).parent, chain)
+        try:
+            base = load_policy(base_name, Path(source).parent, chain)
+        except PolicyError as exc:
+            if str(exc).startswith("policy "):  # not found: say which file asked for it
+                raise PolicyError(f"{source}: extends: {exc}") from None
+            raise
         rules_raw = {k: v.model_dump() for k, v in base.rules.items()}
         remedies_raw = {k: v.model_dump(exclude={"name"}) for k, v in base.remedies.items()}
         top = {
