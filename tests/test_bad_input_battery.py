@@ -453,7 +453,8 @@ CASES: list[tuple[str, str | None, list[str], list[str]]] = [
     (
         "remedy unknown key",
         policy(
-            "extends: default\nremedies:\n  lr_cut: {role: learning_rate, scale: [0.1, 0.5], colour: red}\n"
+            "extends: default\nremedies:\n"
+            "  lr_cut: {role: learning_rate, scale: [0.1, 0.5], colour: red}\n"
         ),
         RUN,
         ["policy.yaml", "colour"],
