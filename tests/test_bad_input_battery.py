@@ -46,6 +46,14 @@ def policy(text: str) -> str:
     return GOOD + "policy: {tmp}/policy.yaml\n#POLICY\n" + text
 
 
+def bomb(levels: int = 9, width: int = 12) -> str:
+    """A billion laughs in flow style: ``width ** levels`` leaves from a few hundred bytes."""
+    text = "&l0 [x]"
+    for level in range(1, levels + 1):
+        text = f"&l{level} [{text}, " + ", ".join([f"*l{level - 1}"] * (width - 1)) + "]"
+    return text
+
+
 def knob(text: str) -> str:
     return cfg("  init: {role: init, choices: [zeros, default]}", "  init: " + text)
 
@@ -383,6 +391,12 @@ CASES: list[tuple[str, str | None, list[str], list[str]]] = [
     ("duplicate key", GOOD + "params: {lr: 0.2}\n", RUN, ["{cfg}", "params"]),
     ("unknown tag", plus("budget: !!python/object:os.system {restarts: 1}\n"), RUN, ["{cfg}"]),
     ("recursive alias", plus("ray: &r {x: *r}\n"), RUN, ["{cfg}", "aliases expand it past"]),
+    (
+        "alias bomb under params",
+        cfg("steps: 30,", "steps: 30, bomb: " + bomb() + ","),
+        RUN,
+        ["{cfg}", "aliases expand it past"],
+    ),
     ("undefined alias", plus("budget: *nowhere\n"), RUN, ["{cfg}", "valid YAML"]),
     ("deep nesting", "params: " + "[" * 100_000 + "]" * 100_000 + "\n", RUN, ["{cfg}"]),
     # --- policy files -----------------------------------------------------------------------
