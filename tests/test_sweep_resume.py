@@ -291,9 +291,12 @@ def test_processes_creating_one_new_storage_at_once_all_open_it(tmp_path, kind, 
 
 def test_joining_a_study_of_the_other_direction_is_refused(tmp_path):
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    SweepStudy(storage, "s", "min", 4)
+    first = SweepStudy(storage, "s", "min", 4)
     with pytest.raises(RescueError, match="minimizes its objective"):
         SweepStudy(storage, "s", "max", 4, load=True)
+    # Empty, it is what a start killed before its first trial left: taken over.
+    assert SweepStudy(storage, "s", "min", 4).study.trials == []
+    first.study.ask()
     with pytest.raises(RescueError, match="exists already"):
         SweepStudy(storage, "s", "min", 4)
 

@@ -84,10 +84,14 @@ class SweepStudy:
                 load_if_exists=load,
             )
         except optuna.exceptions.DuplicatedStudyError:
-            raise RescueError(
-                f"{storage}: a study named {name!r} exists already (give another name, or join "
-                "it on purpose)"
-            ) from None
+            # A start killed before its first trial leaves an empty study: taken over, as a
+            # rescue's is. One with trials is another sweep's.
+            self.study = optuna.load_study(storage=self.backend, study_name=name, sampler=sampler)
+            if self.study.trials:
+                raise RescueError(
+                    f"{storage}: a study named {name!r} exists already (give another name, or "
+                    "join it on purpose)"
+                ) from None
         if self.study.direction.name.lower() != direction:
             raise RescueError(
                 f"{storage}: study {name!r} {self.study.direction.name.lower()}s its objective; "
