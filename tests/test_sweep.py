@@ -323,3 +323,31 @@ def test_a_sweep_of_a_plain_script_runs_it_with_flags_and_stops_sick_trials_whol
             assert run["reports"] == 60
     time.sleep(1)
     assert _processes_with(tag) == []  # stopped trials' helper processes went with them
+
+
+@pytest.mark.integration
+def test_the_wall_clock_budget_stops_trials_in_flight(local_ray, tmp_path):
+    from rescue.cli.main import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(  # each trial would take 30 s; the sweep has 6
+        "params: {lr: 0.01, steps: 300, seed: 0, step_seconds: 0.1}\n"
+        "knobs:\n  lr: {role: learning_rate, low: 1.0e-3, high: 0.05, log: true}\n"
+        "success:\n  loss: {below: 0.05}\n"
+        "budget: {seconds: 6}\n"
+    )
+    out = tmp_path / "out"
+    argv = ["sweep", str(SCRIPTS / "sgd_regression.py"), "--config", str(cfg), "--out", str(out)]
+    started = time.monotonic()
+    code = main([*argv, "--trials", "4", "--parallel", "2", "--seed", "0", "-q"])
+    assert time.monotonic() - started < 30
+    report = json.loads((out / "report.json").read_text())
+    assert code == 3 and report["outcome"] == "not_found"
+    assert "the wall-clock budget of 6 s was spent" in report["summary"]
+    cut = [r for r in report["runs"] if r["outcome"] == "cut"]
+    assert cut and all(r["status"] == "stopped" and r["reports"] < 60 for r in cut)
+    assert report["sweep"]["signatures"]["cut"] == len(cut)
+    study = optuna.load_study(study_name=report["study"], storage=report["storage"])
+    for run in cut:
+        trial = study.trials[run["trial"]]
+        assert trial.state == optuna.trial.TrialState.FAIL and "cut" in trial.user_attrs

@@ -16,7 +16,9 @@ SIGINT (Ctrl-C) or SIGTERM (the folder is left for `rescue resume`).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -47,6 +49,10 @@ T = TypeVar("T")
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from rescue.engine.interrupt import Stopped, stop_at_once
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stop_at_once) if main_thread else None
     try:
         if argv[:1] == ["signatures"]:
             return _signatures(argv[1:])
@@ -62,7 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     except RescueError as exc:
         print(f"rescue: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt as exc:  # before a rescue handles signals, or a second Ctrl-C
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        print(
+            f"rescue: {signal.Signals(signum).name}: stopped at once; an output folder with a "
+            "report.json resumes with `rescue resume OUTDIR`",
+            file=sys.stderr,
+        )
+        return 128 + signum
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         from rescue.engine.folder_lock import release_folders
 
         release_folders()
@@ -267,16 +283,17 @@ def _supervise(
     cfg = job.config
     interrupt = Interrupt()
     runner = RayRunner.for_output(out, address, cfg.ray, interrupt)
-    runner.start()
-    try:
-        with interrupt:  # after Ray's start-up, which sets signal handlers of its own
+    with interrupt:  # a signal while Ray starts interrupts the first run
+        try:
+            runner.start()
+            interrupt.reinstall()
             display = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
             supervisor = Supervisor(
                 job, policy, runner, study, out, display, saved.report if saved else None, page
             )
             report = supervisor.rescue(saved.progress if saved else None)
-    finally:
-        runner.shutdown()
+        finally:
+            runner.shutdown()
     code = interrupt.exit_code if report.outcome == "interrupted" else report.exit_code
     if not quiet or code:
         # The last line says why, also in quiet mode when nothing was rescued: job logs end there.

@@ -234,13 +234,14 @@ def _run(
     config, out = loop.config, loop.out
     interrupt = Interrupt()
     runner = RayRunner.for_output(out, address, config.ray, interrupt)
-    runner.start()
     # Each resume is a new Ray Tune experiment beside the first.
     name = "sweep" if not resume.resumes else f"sweep-resume-{resume.resumes}"
     left = resume.trials - sum(t.outcome != "running" for t in loop.report.runs)
     command = CommandSpec.from_dict(resume.command)
-    try:
-        with interrupt:  # after Ray's start-up, which sets signal handlers of its own
+    with interrupt:  # a signal while Ray starts interrupts the sweep
+        try:
+            runner.start()
+            interrupt.reinstall()
             run_sweep(
                 runner,
                 loop,
@@ -252,8 +253,8 @@ def _run(
                 command,
                 interrupt,
             )
-    finally:
-        runner.shutdown()
+        finally:
+            runner.shutdown()
     if interrupt.requested:
         report = loop.interrupted(interrupt.name)
         print(f"interrupted: {report.summary}; rescue resume {out}", file=sys.stderr)

@@ -18,6 +18,20 @@ from typing import Any
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class Stopped(KeyboardInterrupt):
+    """A signal that stops rescue at once: before a rescue's own handling is installed, or
+    a second one. ``signum`` gives the exit code (128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_at_once(signum: int, frame: FrameType | None) -> None:
+    """The handler while nothing is running yet (reading the cfg, opening the study)."""
+    raise Stopped(signum)
+
+
 class Interrupt:
     """Installed around a rescue or a sweep in the main thread (a no-op elsewhere)."""
 
@@ -46,6 +60,12 @@ class Interrupt:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
+    def reinstall(self) -> None:
+        """Take the signals back: Ray's start-up sets handlers of its own (SIGTERM exits)."""
+        if self._previous:
+            for sig in SIGNALS:
+                signal.signal(sig, self._handle)
+
     def __exit__(
         self,
         kind: type[BaseException] | None,
@@ -58,7 +78,7 @@ class Interrupt:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
-            raise KeyboardInterrupt  # the second signal: stop now
+            raise Stopped(signum)  # the second signal: stop now
         self.signum = signum
         self.event.set()
         print(

@@ -90,11 +90,12 @@ class SweepTrial(RunRecord):
 
     ``outcome`` is ``healthy`` for a trial that ran to its end (end-of-run findings such as a
     missed target are listed, but the objective already says how good it is), ``diagnosed``
-    for one stopped at a finding or crashed.
+    for one stopped at a finding or crashed, ``cut`` for one stopped because the sweep's
+    wall-clock budget (``budget.seconds``) was spent.
     """
 
     objective: float | None = None
-    outcome: Literal["running", "healthy", "diagnosed"] = "running"
+    outcome: Literal["running", "healthy", "diagnosed", "cut"] = "running"
     rescue_of: int | None = None
 
     @property
@@ -159,6 +160,8 @@ def signature_counts(trials: list[SweepTrial]) -> dict[str, int]:
         elif trial.outcome == "diagnosed":
             diagnosis = trial.diagnosis
             counts[diagnosis.signature if diagnosis else "unknown"] += 1
+        elif trial.outcome == "cut":
+            counts["cut"] += 1
     return dict(counts.most_common())
 
 
@@ -335,7 +338,9 @@ class SweepLoop:
             for finding in findings:
                 self.display.finding(trial, finding)
 
-        live.watch = RunWatch(self.policy, stream, folder / layout.METRICS, listener)
+        live.watch = RunWatch(
+            self.policy, stream, folder / layout.METRICS, listener, deadline=self.deadline
+        )
         self.live[key] = live
         self.display.trial_started(trial, changes)
         self._save()  # in flight: `rescue resume` runs it again if this process stops
@@ -371,10 +376,11 @@ class SweepLoop:
         watch, trial = live.watch, live.trial
         watch.close()
         stopped = watch.verdict is not None
+        cut = not stopped and error is None and watch.out_of_time
         if error is not None:
             trial.status = "crashed"
             watch.crashed(error)
-        elif stopped:
+        elif stopped or cut:
             trial.status = "stopped"
         else:
             trial.status = "completed"
@@ -386,7 +392,8 @@ class SweepLoop:
         trial.seconds = round(time.monotonic() - live.started, 2)
         trial.health = watch.health[-1] if watch.health else None
         trial.error = error
-        trial.outcome = "healthy" if trial.status == "completed" else "diagnosed"
+        trial.notes = list(watch.notes)
+        trial.outcome = "healthy" if trial.status == "completed" else "cut" if cut else "diagnosed"
         series = stream.series.get(self.objective.metric)
         trial.objective = series.last if series is not None else None
         trial.met_success = trial.status == "completed" and all(
@@ -399,6 +406,11 @@ class SweepLoop:
         )
         if trial.outcome == "diagnosed" and not bug:
             self._maybe_rescue(trial)
+        if cut:  # says nothing about its params: no sampler learns from it
+            self.study.close_cut(live.optuna_trial, trial.run)
+            self.display.trial_ended(trial)
+            self._save()
+            return
         self.study.finish(
             live.optuna_trial,
             trial.objective,
@@ -466,6 +478,12 @@ class SweepLoop:
             report.summary = (
                 f"trial {best.run} is the best healthy trial: {name} "
                 f"{_num(best.objective)}{met_text}{tail}"
+            )
+        cut = sum(t.outcome == "cut" for t in done)
+        if cut:
+            report.summary += (
+                f"; the wall-clock budget of {self.config.budget.seconds:g} s was spent "
+                f"({cut} trial{'s' if cut > 1 else ''} cut short)"
             )
         ok = best is not None and (target is None or best.met_success)
         report.outcome = "healthy" if ok else "not_found"  # type: ignore[assignment]

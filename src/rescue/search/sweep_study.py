@@ -107,6 +107,13 @@ class SweepStudy:
             owned=lambda trial: trial.user_attrs.get("sweep") == self.owner,
         )
 
+    def close_cut(self, trial: Trial, run: int) -> None:
+        """A trial the sweep's wall-clock budget stopped: failed, with a ``cut`` attribute, so
+        that no sampler learns from a run cut short."""
+        trial.set_user_attr("run", run)
+        trial.set_user_attr("cut", "stopped: the wall-clock budget (budget.seconds) was spent")
+        self.study.tell(trial, state=TrialState.FAIL)
+
     def ask(
         self,
         space: Mapping[str, BaseDistribution],
