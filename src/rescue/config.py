@@ -127,11 +127,19 @@ class RayOptions(_Strict):
     storage_path: str | None = None
 
 
+class TensorBoardSource(_Strict):
+    """Metrics read from the TensorBoard event files the script writes."""
+
+    logdir: str  # where it writes them; {param} stands for the run's value of a param
+    tags: dict[str, str] = Field(min_length=1)  # metric name -> the tag the script logs
+
+
 class CommandOptions(_Strict):
     """How to run a script that has no ``train(config)``: as a process, params as flags."""
 
     args: tuple[str, ...] | None = None  # a template such as ["--learning-rate", "{lr}"]
     metrics: dict[str, str] | None = None  # a regular expression per metric (one group)
+    tensorboard: TensorBoardSource | None = None
 
 
 class RescueConfig(_Strict):
@@ -205,6 +213,18 @@ def check_command(config: RescueConfig, file: str) -> None:
             compile_patterns({name: pattern})
         except ValueError as exc:
             raise ConfigError(file, f"command.metrics.{name}", str(exc), pattern) from None
+    source = config.command.tensorboard
+    if source is not None:
+        try:
+            check_template([source.logdir], config.params)
+        except (CommandError, ValueError) as exc:
+            raise ConfigError(file, "command.tensorboard.logdir", str(exc)) from None
+        from rescue.worker.tensorboard_reader import check_installed
+
+        try:
+            check_installed()
+        except ImportError as exc:
+            raise ConfigError(file, "command.tensorboard", f"its reader ({exc})") from None
 
 
 def check_knobs(config: RescueConfig, file: str, roles: tuple[str, ...]) -> None:

@@ -124,7 +124,12 @@ def what_to_run(
     from rescue.worker.command_line import CommandSpec
     from rescue.worker.entrypoint import check_entry, defines, takes_config
 
-    spec = dict(template=config.command.args, patterns=config.command.metrics)
+    source = config.command.tensorboard
+    spec = dict(
+        template=config.command.args,
+        patterns=config.command.metrics,
+        tensorboard=source.model_dump() if source is not None else None,
+    )
     if args.command:
         try:
             argv = tuple(shlex.split(args.command))

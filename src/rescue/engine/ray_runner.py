@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 from rescue import layout
 from rescue.config import RayOptions
 from rescue.engine.address import check_address
-from rescue.engine.interrupt import Interrupt
+from rescue.engine.interrupt import Interrupt, Stopped
 from rescue.engine.tracebacks import user_traceback
 from rescue.errors import RescueError
 from rescue.worker.command_line import CommandSpec
@@ -204,16 +205,23 @@ class RayRunner:
             logging_level=logging.ERROR,
             log_to_driver=False,
         )
-        if self.address:
-            options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
-            check_address(self.address)
-            try:
-                ray.init(address=self.address, **options)
-            except ConnectionError as exc:
-                raise RescueError(f"--address {self.address}: {exc}") from None
-        else:
-            # "local": a fresh instance, never one a `ray start` left running on this machine.
-            ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
+        try:
+            if self.address:
+                options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
+                check_address(self.address)
+                try:
+                    ray.init(address=self.address, **options)
+                except ConnectionError as exc:
+                    raise RescueError(f"--address {self.address}: {exc}") from None
+            else:
+                # "local": a fresh instance, never one a `ray start` left running here.
+                ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
+        except SystemExit as exc:
+            # ray.init's own SIGTERM handler exits; nothing has run yet: stop as at once.
+            if exc.code != signal.SIGTERM:
+                raise
+            ray.shutdown()
+            raise Stopped(signal.SIGTERM) from None
         self._started_here = True
         try:
             self._check_resources()

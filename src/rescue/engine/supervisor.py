@@ -331,10 +331,18 @@ class Supervisor:
         stream, command = watch.stream, self.job.command
         log = folder / layout.STDOUT
         patterns = dict(command.patterns or {}) if command is not None else {}
+        board = command.tensorboard if command is not None else None
         if stream.step < 0:
             if command is None:
                 reason = (
                     f"{self.job.entry}() ended without a report: rescue.report was never called"
+                )
+            elif board is not None:
+                tags = ", ".join(board["tags"].values())
+                reason = (
+                    f"no scalar tagged {tags} was written under command.tensorboard.logdir "
+                    f"{board['logdir']!r} during the run, and no line of {log} held metrics "
+                    f"(see {folder / layout.STDERR})"
                 )
             elif patterns:
                 shown = ", ".join(f"{n}: '{p}'" for n, p in patterns.items())

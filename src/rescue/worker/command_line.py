@@ -25,11 +25,15 @@ class CommandSpec:
     command: tuple[str, ...]
     template: tuple[str, ...] | None = None
     patterns: dict[str, str] | None = None
+    tensorboard: dict[str, Any] | None = None  # {logdir, tags}: event files to read metrics from
 
     def to_dict(self) -> dict[str, Any]:
         """As report.json's ``resume`` entry keeps it."""
         template = None if self.template is None else list(self.template)
-        return {"command": list(self.command), "template": template, "patterns": self.patterns}
+        data = {"command": list(self.command), "template": template, "patterns": self.patterns}
+        if self.tensorboard is not None:
+            data["tensorboard"] = self.tensorboard
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> CommandSpec | None:
@@ -40,6 +44,7 @@ class CommandSpec:
             tuple(data["command"]),
             None if template is None else tuple(template),
             data.get("patterns"),
+            data.get("tensorboard"),
         )
 
 

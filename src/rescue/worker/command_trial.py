@@ -25,9 +25,11 @@ from rescue import layout
 from rescue.worker.command_line import CommandSpec, build_argv
 from rescue.worker.output_metrics import OutputParser
 from rescue.worker.report_batch import Batcher
+from rescue.worker.tensorboard_reader import TensorBoardReader
 
 PID_FILE = layout.PID
 STDERR_TAIL = 20
+BOARD_POLL_SECONDS = 0.5  # how often the event files are read while the script runs
 DRAIN_SECONDS = 2.0  # reading on after the script exited, for what its children still print
 
 
@@ -39,6 +41,7 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
     """The Ray Tune function trainable of a plain script."""
     argv = build_argv(spec.command, config, spec.template)
     parser = OutputParser(spec.patterns)
+    board = _board(spec, config)
     folder = Path(log_dir)
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # lines arrive as they are printed
@@ -61,7 +64,12 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
             assert process.stdout is not None
             told: set[str] = set()
             batcher = Batcher(lambda result, _: tune.report(result))
+            polled = 0.0
             for line in _lines_until_exit(process, err):
+                if board is not None and time.monotonic() - polled > BOARD_POLL_SECONDS:
+                    polled = time.monotonic()
+                    for metrics in board.poll():
+                        batcher.add(metrics)
                 if not line:
                     batcher.flush()
                     continue
@@ -75,6 +83,10 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
                     )
                 if metrics:
                     batcher.add(metrics)
+            if board is not None:
+                for metrics in board.poll() + board.finish():
+                    batcher.add(metrics)
+                _tell_unseen(board, err)
             batcher.flush()
             code = process.wait()
         finally:
@@ -86,6 +98,24 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
             tail = "".join(deque(err, maxlen=STDERR_TAIL)).rstrip()
         raise CommandFailed(
             f"{' '.join(argv)} exited with code {code}; last lines of its stderr:\n{tail}"
+        )
+
+
+def _board(spec: CommandSpec, config: dict[str, Any]) -> TensorBoardReader | None:
+    if spec.tensorboard is None:
+        return None
+    logdir = spec.tensorboard["logdir"].format_map({k: str(v) for k, v in config.items()})
+    return TensorBoardReader(logdir, spec.tensorboard["tags"], since=time.time())
+
+
+def _tell_unseen(board: TensorBoardReader, err: IO[str]) -> None:
+    """Name the tags that never appeared, for the run's stderr.log (and the supervisor)."""
+    unseen = sorted(set(board.metric_of) - board.seen)
+    if unseen:
+        files = len(board.files)
+        err.write(
+            f"rescue: command.tensorboard: tag(s) {', '.join(unseen)} never appeared in the "
+            f"{files} event file(s) written under {board.logdir.resolve()} during the run\n"
         )
 
 
