@@ -1,0 +1,1 @@
+"""Callbacks for the frameworks users train with: what they log reaches ``rescue.report``."""
