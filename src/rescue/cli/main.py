@@ -16,6 +16,7 @@ SIGINT (Ctrl-C) or SIGTERM (the folder is left for `rescue resume`).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -75,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
             "report.json resumes with `rescue resume OUTDIR`",
             file=sys.stderr,
         )
+        if isinstance(exc, Stopped) and exc.hard and main_thread:
+            from rescue.engine.folder_lock import release_folders
+
+            release_folders()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + signum)
         return 128 + signum
     finally:
         if previous is not None:

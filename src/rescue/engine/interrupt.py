@@ -22,9 +22,12 @@ class Stopped(KeyboardInterrupt):
     """A signal that stops rescue at once: before a rescue's own handling is installed, or
     a second one. ``signum`` gives the exit code (128 + signum)."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, hard: bool = False) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        # Ray was cut off halfway through its start-up: its core worker may abort while the
+        # interpreter shuts down, so the process ends without that shutdown.
+        self.hard = hard
 
 
 def stop_at_once(signum: int, frame: FrameType | None) -> None:

@@ -221,7 +221,7 @@ class RayRunner:
             if exc.code != signal.SIGTERM:
                 raise
             ray.shutdown()
-            raise Stopped(signal.SIGTERM) from None
+            raise Stopped(signal.SIGTERM, hard=True) from None
         self._started_here = True
         try:
             self._check_resources()
