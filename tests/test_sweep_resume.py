@@ -414,8 +414,11 @@ def test_two_real_sweeps_share_one_study_on_one_sqlite_file(tmp_path):
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err
+        # Whether 3 trials find a healthy one depends on how the two sweeps' asks interleave
+        # in the shared study; what is tested here is the sharing, so both verdicts are fine.
+        assert proc.returncode in (0, 3), err
     reports = [json.loads((tmp_path / name / "report.json").read_text()) for name in ("a", "b")]
+    assert {report["outcome"] for report in reports} <= {"healthy", "not_found"}
     numbers = sorted(r["trial"] for report in reports for r in report["runs"])
     assert numbers == list(range(6))  # one study, each trial in exactly one sweep
     assert all(report["study"] == "shared" for report in reports)

@@ -142,6 +142,22 @@ class CommandOptions(_Strict):
     tensorboard: TensorBoardSource | None = None
 
 
+class MlflowTarget(_Strict):
+    tracking_uri: str  # sqlite:///mlflow.db, http://host:5000, databricks, ...
+    experiment: str = "rescue"
+
+
+class TensorBoardTarget(_Strict):
+    logdir: str  # one folder per run below it
+
+
+class MirrorOptions(_Strict):
+    """Where each run's metrics, findings and remedies are copied as they happen."""
+
+    mlflow: MlflowTarget | None = None
+    tensorboard: TensorBoardTarget | None = None
+
+
 class RescueConfig(_Strict):
     params: dict[str, Any]
     knobs: dict[str, Knob]
@@ -152,6 +168,7 @@ class RescueConfig(_Strict):
     policy: str = "default"
     ray: RayOptions = Field(default_factory=RayOptions)
     command: CommandOptions = Field(default_factory=CommandOptions)
+    mirror: MirrorOptions = Field(default_factory=MirrorOptions)
 
     @property
     def metric_kinds(self) -> dict[str, str]:

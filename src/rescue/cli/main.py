@@ -287,15 +287,18 @@ def _supervise(
     from rescue.engine.interrupt import Interrupt
     from rescue.engine.ray_runner import RayRunner
     from rescue.engine.supervisor import Supervisor
+    from rescue.mirror.base import Displays, open_mirrors
 
     cfg = job.config
+    mirrors = open_mirrors(cfg.mirror, f"{job.script.stem} ({out})")
     interrupt = Interrupt()
     runner = RayRunner.for_output(out, address, cfg.ray, interrupt)
     with interrupt:  # a signal while Ray starts interrupts the first run
         try:
             runner.start()
             interrupt.reinstall()
-            display = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
+            console = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
+            display = Displays(console, mirrors)
             supervisor = Supervisor(
                 job, policy, runner, study, out, display, saved.report if saved else None, page
             )

@@ -88,6 +88,11 @@ def sweep_main(argv: list[str]) -> int:
     from rescue.engine.sweep import SweepLoop, SweepReport, choose_objective
 
     config, policy = read_cfg(args.config)
+    if config.mirror.mlflow or config.mirror.tensorboard:
+        raise RescueError(
+            f"{args.config}: mirror: is read by rescues only; rescue sweep does not mirror "
+            "its trials yet (remove it from the sweep's cfg)"
+        )
     if not config.knobs and not config.search:
         raise RescueError(f"{args.config}: expected knobs or search params to sweep over")
     objective = choose_objective(config, args.metric, args.mode)

@@ -3,6 +3,7 @@ a watcher as it arrives, and stops the trial when the watcher says so."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -14,7 +15,13 @@ from typing import Any, Literal, Protocol
 
 import ray
 from ray import tune
+from ray._raylet import PlacementGroupID
 from ray.tune.result import AUTO_RESULT_KEYS
+from ray.util.placement_group import (
+    PlacementGroup,
+    placement_group_table,
+    remove_placement_group,
+)
 
 from rescue import layout
 from rescue.config import RayOptions
@@ -296,7 +303,9 @@ class RayRunner:
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
+        groups = _job_placement_groups()
         result = tuner.fit()[0]
+        _remove_placement_groups(_job_placement_groups() - groups)
         if command is not None and log_dir is not None:
             stop_leftover(Path(log_dir) / PID_FILE)
         checkpoints = sorted(
@@ -309,6 +318,26 @@ class RayRunner:
             return Execution("crashed", _traceback(result.error), checkpoints, result.path)
         status = "stopped" if stopper.requested else "completed"
         return Execution(status, None, checkpoints, result.path)
+
+
+def _job_placement_groups() -> set[str]:
+    """This job's live placement groups (a group's id ends with its job's id)."""
+    job = ray.get_runtime_context().get_job_id()
+    return {
+        group_id
+        for group_id, group in placement_group_table().items()
+        if group_id.endswith(job) and group["state"] != "REMOVED"
+    }
+
+
+def _remove_placement_groups(group_ids: set[str]) -> None:
+    """Groups a run made and left behind when its trial ended: a Ray Train trainer's workers,
+    whose controller died with the stopped trial before it could remove them (Ray's own
+    cleaner needs the dashboard, which rescue's local Ray does without). Left alone, they
+    hold the CPUs the next run waits for."""
+    for group_id in group_ids:
+        with contextlib.suppress(Exception):  # removed meanwhile
+            remove_placement_group(PlacementGroup(PlacementGroupID.from_hex(group_id)))
 
 
 def stop_leftover(pid_file: Path) -> None:

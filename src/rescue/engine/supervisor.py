@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from optuna.trial import TrialState
 
@@ -21,6 +21,7 @@ from rescue.detectors.findings import Finding
 from rescue.detectors.health import health_basis
 from rescue.detectors.run_watch import RunWatch
 from rescue.detectors.stream import MetricStream
+from rescue.engine.display import Display
 from rescue.engine.ray_runner import Execution, RayRunner
 from rescue.engine.record import RescueReport, RunRecord
 from rescue.engine.resume import Continuation, Progress, resume_entry
@@ -28,7 +29,6 @@ from rescue.kinds import MetricKinds
 from rescue.policy import CannotRemedy, Choice, Evidence, Observation, Policy, choose, read_side
 from rescue.search.study import RescueStudy
 from rescue.worker.command_line import CommandSpec
-from rescue.worker.reporting import Metrics
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,6 @@ class Job:
     config: RescueConfig
     config_file: Path
     command: CommandSpec | None = None  # a plain script run as a process
-
-
-class Display(Protocol):
-    def run_started(self, record: RunRecord, changes: dict[str, list[Any]]) -> None: ...
-    def reported(self, step: int, metrics: Metrics, findings: list[Finding]) -> None: ...
-    def run_ended(self, record: RunRecord) -> None: ...
-    def finished(self, report: RescueReport) -> None: ...
 
 
 class Supervisor:

@@ -180,22 +180,60 @@ def _describe(pid: int) -> str:
 
 
 def stop_process_group(pid: int) -> None:
-    """SIGTERM to the script's process group, SIGKILL to what is left."""
+    """SIGTERM to the script's process group and to every process it started, SIGKILL to what
+    is left after 2 s. The descendants are found first: a launcher such as torchrun starts its
+    workers in sessions of their own, out of reach of the group's signal, and they would be
+    orphaned once it is gone."""
+    tree = _descendants(pid)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, sig)
+        for child in tree:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, sig)
         if sig == signal.SIGTERM:
-            _wait_gone(pid, seconds=2.0)
+            _wait_gone(pid, tree, seconds=2.0)
 
 
-def _wait_gone(pid: int, seconds: float) -> None:
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` in the process tree (Linux /proc; none elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            parent = int(text[text.rindex(")") + 2 :].split()[1])  # the field after the state
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _wait_gone(pid: int, tree: list[int], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except (ProcessLookupError, PermissionError):
+        if not _alive_group(pid) and not any(_alive(child) for child in tree):
             return
         time.sleep(0.05)
+
+
+def _alive_group(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent (which never signals back as gone)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text[text.rindex(")") + 2] != "Z"
 
 
 def _die_with_parent() -> None:

@@ -43,15 +43,31 @@ class PrintSink:
         return None
 
 
-_sink: ReportSink = PrintSink()
+_sink: ReportSink | None = None  # chosen at the first report: see _current_sink
 _sources: list[Callable[[], Metrics]] = []  # e.g. rescue.watch: metrics added to every report
 
 
-def install_sink(sink: ReportSink) -> ReportSink:
-    """Route every later ``report`` to ``sink``; returns the sink it replaced."""
+def install_sink(sink: ReportSink | None) -> ReportSink | None:
+    """Route every later ``report`` to ``sink``; returns the sink it replaced (None: the one
+    chosen at the first report)."""
     global _sink
     previous, _sink = _sink, sink
     return previous
+
+
+def _current_sink() -> ReportSink:
+    """The installed sink; with none installed, a Ray Train worker's (its reports go through
+    ``ray.train.report``, so a rescue supervising the trainer sees rank 0's) or else the
+    printing one. Decided once per process, at its first report."""
+    global _sink
+    if _sink is None:
+        if "ray.train" in sys.modules:  # never imports Ray into a script that does not use it
+            from rescue.integrations.ray_train import worker_sink
+
+            _sink = worker_sink()
+        if _sink is None:
+            _sink = PrintSink()
+    return _sink
 
 
 def add_report_source(source: Callable[[], Metrics]) -> None:
@@ -112,7 +128,7 @@ def report(
     """
     added = {k: v for source in _sources for k, v in source().items()}
     merged = normalize_metrics({**added, **(metrics or {}), **kw_metrics})  # the user's win
-    _sink.report(merged, checkpoint)
+    _current_sink().report(merged, checkpoint)
 
 
 def get_checkpoint(weights_only: bool = True) -> dict[str, Any] | None:
@@ -122,7 +138,7 @@ def get_checkpoint(weights_only: bool = True) -> dict[str, Any] | None:
     strings and plain containers, never code. A checkpoint holding other pickled objects needs
     ``weights_only=False``, which runs whatever the file's pickle says: only for checkpoints
     your own runs wrote."""
-    return _sink.get_checkpoint(weights_only=weights_only)
+    return _current_sink().get_checkpoint(weights_only=weights_only)
 
 
 def is_finite_report(metrics: Metrics) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from ray import tune
+from ray import cloudpickle, tune
 
 from rescue import layout
 from rescue.worker.entrypoint import load_entry
@@ -81,7 +81,11 @@ def run_user_train(
     install_sink(sink)
     with captured_output(log_dir) as tail:
         try:
-            load_entry(script, entry)(dict(config))
+            train = load_entry(script, entry)
+            # The script is imported under a name no other process knows: what it hands to Ray
+            # (a Ray Train loop, a task) travels by value, as from a script run as __main__.
+            cloudpickle.register_pickle_by_value(sys.modules[train.__module__])
+            train(dict(config))
         except SystemExit as exc:
             _send_rest(sink.batcher)
             if exc.code in (None, 0):
