@@ -59,16 +59,18 @@ def train(config):
     torch.set_num_threads(1)
     L.seed_everything(config["seed"], verbose=False)
     train_data, val_data = data(config["seed"])
+    callback = RescueCallback(checkpoint=True)  # a Lightning checkpoint at each validation
     trainer = L.Trainer(
         max_epochs=config["epochs"],
-        callbacks=[RescueCallback()],
+        callbacks=[callback],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
-    trainer.fit(Regressor(config["lr"]), train_data, val_data)
+    # From rescue's checkpoint when it restarts or resumes this run; None for a fresh start.
+    trainer.fit(Regressor(config["lr"]), train_data, val_data, ckpt_path=callback.ckpt_path)
 
 
 if __name__ == "__main__":

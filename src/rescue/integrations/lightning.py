@@ -8,6 +8,16 @@ When rescue stops the run (a finding, the budget, Ctrl-C), the exception ``rescu
 raises ends ``trainer.fit`` through Lightning's own interrupt handling. ``watch=True`` switches
 on ``rescue.watch`` for the module and its first optimizer when the fit starts.
 
+``checkpoint=True`` saves a checkpoint with Lightning's own ``trainer.save_checkpoint`` at each
+validation and hands it to rescue with the validation's report, so that ``rescue resume`` and
+``restart: checkpoint`` remedies go on from it. rescue keeps the file's bytes as a tensor and
+never unpickles them; Lightning loads the file when the fit is given
+``ckpt_path=callback.ckpt_path`` (None for a fresh start)::
+
+    callback = RescueCallback(checkpoint=True)
+    trainer = L.Trainer(max_epochs=8, callbacks=[callback])
+    trainer.fit(model, train_loader, val_loader, ckpt_path=callback.ckpt_path)
+
 >>> import lightning as L, torch
 >>> class Tiny(L.LightningModule):
 ...     def __init__(self):
@@ -34,6 +44,8 @@ step 3 | train_loss ...
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -41,18 +53,25 @@ import torch
 
 import rescue
 
+CHECKPOINT_KEY = "lightning_checkpoint"  # the bytes of Lightning's checkpoint file
+
 
 class RescueCallback(L.Callback):
     """Report what the LightningModule logs to rescue; see the module docstring."""
 
-    def __init__(self, watch: bool = False, watch_every: int = 50) -> None:
-        if not isinstance(watch, bool):
-            raise TypeError(f"RescueCallback: watch must be True or False, got {watch!r}")
+    def __init__(
+        self, watch: bool = False, watch_every: int = 50, checkpoint: bool = False
+    ) -> None:
+        for name, value in (("watch", watch), ("checkpoint", checkpoint)):
+            if not isinstance(value, bool):
+                raise TypeError(f"RescueCallback: {name} must be True or False, got {value!r}")
         if not isinstance(watch_every, int) or watch_every < 1:
             raise ValueError(
                 f"RescueCallback: watch_every must be an int >= 1, got {watch_every!r}"
             )
-        self.watch, self.watch_every = watch, watch_every
+        self.watch, self.watch_every, self.checkpoint = watch, watch_every, checkpoint
+        # The Lightning checkpoint rescue restarts this run from, written back to a file.
+        self.ckpt_path: str | None = _restored() if checkpoint else None
         self._step: dict[str, None] = {}  # logged in this training step
         self._epoch: dict[str, bool] = {}  # logged on epoch in training: name -> also on step
         self._validation: dict[str, None] = {}  # logged in this validation
@@ -106,13 +125,36 @@ class RescueCallback(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         values = _scalars(trainer)
         names, self._validation = self._validation, {}
-        self._send({n: values.get(n) for n in names})
+        metrics = {n: values.get(n) for n in names}
+        saved = None
+        if self.checkpoint and any(v is not None for v in metrics.values()):
+            saved = _saved(trainer)
+        self._send(metrics, saved)
 
     @staticmethod
-    def _send(metrics: dict[str, float | None]) -> None:
+    def _send(metrics: dict[str, float | None], checkpoint: dict | None = None) -> None:
         found = {name: value for name, value in metrics.items() if value is not None}
         if found:
-            rescue.report(found)
+            rescue.report(found, checkpoint=checkpoint)
+
+
+def _saved(trainer: L.Trainer) -> dict[str, torch.Tensor]:
+    """The trainer's checkpoint, as Lightning writes it, in a dict rescue can keep."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "last.ckpt"
+        trainer.save_checkpoint(path)
+        data = bytearray(path.read_bytes())
+    return {CHECKPOINT_KEY: torch.frombuffer(data, dtype=torch.uint8)}
+
+
+def _restored() -> str | None:
+    """The file of the checkpoint to resume from, or None for a fresh start."""
+    state = rescue.get_checkpoint()
+    if not state or CHECKPOINT_KEY not in state:
+        return None
+    path = Path(tempfile.mkdtemp(prefix="rescue-lightning-")) / "resume.ckpt"
+    path.write_bytes(state[CHECKPOINT_KEY].numpy().tobytes())
+    return str(path)
 
 
 def _scalars(trainer: L.Trainer) -> dict[str, float]:
