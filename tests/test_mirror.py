@@ -126,3 +126,15 @@ def test_optuna_dashboard_reads_a_rescue_study_with_each_run_as_a_trial(local_ra
     ]
     keys = {a["key"] for a in trials[0]["user_attrs"]}
     assert {"run", "status", "findings", "remedy"} <= keys
+
+
+def test_a_sweep_refuses_mirror_rather_than_ignore_it(tmp_path, capsys):
+    from cli_runs import SCRIPTS
+    from rescue.cli.main import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(DIVERGING + f"mirror:\n  tensorboard: {{logdir: '{tmp_path}/tb'}}\n")
+    code = main(["sweep", str(SCRIPTS / "sgd_regression.py"), "--config", str(cfg)])
+    err = capsys.readouterr().err
+    assert code == 2 and "mirror:" in err and str(cfg) in err
+    assert not (tmp_path / "tb").exists()
