@@ -62,8 +62,10 @@ class MlflowMirror:
         ).info.run_id
         self.runs[record.run] = run
         self.last = record
-        params = [self._param(k, json.dumps(v)[:6000]) for k, v in record.config.items()]
-        params = [self._param(p.key, p.value.strip('"')) for p in params]
+        params = [
+            self._param(k, (v if isinstance(v, str) else json.dumps(v))[:6000])
+            for k, v in record.config.items()
+        ]
         self.client.log_batch(run, params=params)
         if changes:
             self.client.set_tag(run, "rescue.changes", json.dumps(changes))

@@ -198,11 +198,10 @@ def stop_process_group(pid: int) -> None:
 def _descendants(pid: int) -> list[int]:
     """The processes below ``pid`` in the process tree (Linux /proc; none elsewhere)."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            text = stat.read_text()
-            parent = int(text[text.rindex(")") + 2 :].split()[1])  # the field after the state
-            children.setdefault(parent, []).append(int(stat.parent.name))
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat(int(entry.name))
+        if fields:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -229,11 +228,19 @@ def _alive_group(pid: int) -> bool:
 
 def _alive(pid: int) -> bool:
     """Running, not a zombie waiting for its parent (which never signals back as gone)."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z"
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name, from the state on (Linux); empty
+    when the process is gone. The name may hold spaces and parentheses: it ends at the last
+    ')'."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return text[text.rindex(")") + 2] != "Z"
+        return text[text.rindex(")") + 2 :].split()
+    except (OSError, ValueError):  # gone, or not Linux's format
+        return []
 
 
 def _die_with_parent() -> None:
