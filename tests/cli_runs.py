@@ -10,6 +10,7 @@ from typing import Any
 from rescue.cli.main import main
 
 SCRIPTS = Path(__file__).parent / "scripts"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 # sgd_regression diverges at lr 0.9; below ~0.1 it meets the target.
 DIVERGING = """\
@@ -36,6 +37,23 @@ def run_rescue(
     cfg.write_text(cfg_text)
     out = tmp_path / "out"
     extra = [*extra, *([] if page else ["--no-page"])]
-    code = main([str(SCRIPTS / script), "--config", str(cfg), "--out", str(out), *extra])
+    return _rescue(SCRIPTS / script, cfg, out, extra)
+
+
+def rescue_example(
+    tmp_path: Path, name: str, cfg: Path | None = None
+) -> tuple[int, dict[str, Any], Path]:
+    """``rescue examples/NAME/train.py --config CFG`` (the example's own cfg.yaml by default),
+    quiet and without the page."""
+    folder = EXAMPLES / name
+    out = tmp_path / "out"
+    cfg = cfg or folder / "cfg.yaml"
+    return _rescue(folder / "train.py", cfg, out, ["-q", "--no-page"])
+
+
+def _rescue(
+    script: Path, cfg: Path, out: Path, extra: Sequence[str]
+) -> tuple[int, dict[str, Any], Path]:
+    code = main([str(script), "--config", str(cfg), "--out", str(out), *extra])
     report = json.loads((out / "report.json").read_text())
     return code, report, out

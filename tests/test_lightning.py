@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rescue.cli.main import main
+from cli_runs import rescue_example
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "lightning_divergence"
 
@@ -17,10 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_diverging_lightning_module_is_rescued_through_its_callback(local_ray, tmp_path):
-    out = tmp_path / "out"
-    cfg = EXAMPLE / "cfg.yaml"
-    code = main([str(EXAMPLE / "train.py"), "--config", str(cfg), "--out", str(out), "-q"])
-    report = json.loads((out / "report.json").read_text())
+    code, report, out = rescue_example(tmp_path, "lightning_divergence")
     assert code == 0 and report["outcome"] == "rescued", report["summary"]
     first, last = report["runs"][0], report["runs"][-1]
     assert first["status"] == "stopped"  # the stop ended trainer.fit

@@ -311,7 +311,45 @@ def test_a_run_stuck_far_above_where_another_run_started_had_blown_up():
         level=41.0,
         lower=True,
     )
-    assert evidence.add(stuck).side is Side.HIGH
+    assert evidence.add(stuck, {"lr": 1}).side is Side.HIGH
+
+
+def _loss_run(run, config, side, first, level, signature="missed_target", firm=True):
+    return Observation(
+        run,
+        config,
+        False,
+        signature,
+        side,
+        firm,
+        "w",
+        metric="loss",
+        first=first,
+        level=level,
+        lower=True,
+    )
+
+
+def test_a_run_with_larger_steps_that_started_far_above_another_had_blown_up_before_reporting():
+    # The second run raised the rate and reports every N steps: its first report is 16x the
+    # first run's, and it was still recovering at its end ("improving", read as too low).
+    evidence = Evidence()
+    evidence.add(_loss_run(0, {"lr": 0.3}, Side.LOW, first=3.86, level=3.08, firm=False))
+    later = evidence.add(_loss_run(1, {"lr": 0.95}, Side.LOW, 61.5, 10.4), {"lr": 1})
+    assert (later.side, later.firm) == (Side.HIGH, True)
+    assert "blown up before its first report" in later.why
+    assert evidence.bracket("lr", {"lr": 0.95}, {"lr": 1}) == (None, 0.95)
+
+
+def test_a_higher_start_with_smaller_steps_or_another_loss_is_not_a_blow_up():
+    # Smaller steps learn less before the first report: a higher start is slower learning.
+    evidence = Evidence()
+    evidence.add(_loss_run(0, {"lr": 0.01, "w": 1.0}, Side.NEUTRAL, first=0.4, level=0.3))
+    slower = evidence.add(_loss_run(1, {"lr": 1e-4, "w": 1.0}, Side.LOW, 3.4, 3.0), {"lr": 1})
+    assert (slower.side, slower.firm) == (Side.LOW, True)
+    # A loss weight (a knob unrelated to the step size) changes what the loss measures.
+    weighted = evidence.add(_loss_run(2, {"lr": 0.01, "w": 10.0}, Side.LOW, 4.0, 3.0), {"lr": 1})
+    assert weighted.side is Side.LOW
 
 
 def test_warm_up_turns_on_from_zero_over_its_span_and_a_longer_warm_up_is_smaller_steps():

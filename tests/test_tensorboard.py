@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rescue.cli.main import main
+from cli_runs import rescue_example
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "tensorboard_regression"
 
@@ -27,9 +27,7 @@ def _cfg(tmp_path: Path, **tags: str) -> Path:
 
 
 def test_a_script_logging_to_tensorboard_is_rescued_from_its_event_files(local_ray, tmp_path):
-    out = tmp_path / "out"
-    code = main([str(EXAMPLE / "train.py"), "--config", str(_cfg(tmp_path)), "--out", str(out)])
-    report = json.loads((out / "report.json").read_text())
+    code, report, out = rescue_example(tmp_path, "tensorboard_regression", _cfg(tmp_path))
     assert code == 0 and report["outcome"] == "rescued", report["summary"]
     first, last = report["runs"][0], report["runs"][-1]
     assert first["findings"][0]["signature"] in {"divergence", "explosion", "non_finite"}
@@ -46,10 +44,8 @@ def test_a_script_logging_to_tensorboard_is_rescued_from_its_event_files(local_r
 
 
 def test_a_tag_the_script_never_writes_is_a_configuration_finding(local_ray, tmp_path):
-    out = tmp_path / "out"
     cfg = _cfg(tmp_path, loss="train/los", val_loss="eval/los")  # misspelt
-    code = main([str(EXAMPLE / "train.py"), "--config", str(cfg), "--out", str(out), "-q"])
-    report = json.loads((out / "report.json").read_text())
+    code, report, out = rescue_example(tmp_path, "tensorboard_regression", cfg)
     assert code == 3 and len(report["runs"]) == 1  # never restarted, never healthy
     finding = report["runs"][0]["findings"][0]
     assert finding["signature"] == "misconfigured"

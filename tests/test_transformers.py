@@ -1,5 +1,6 @@
 """rescue.integrations.transformers: the Hugging Face Trainer's log events reach rescue with the
-trainer's step, and a stop from rescue ends the training through should_training_stop."""
+trainer's step, a stop from rescue ends the training through should_training_stop, and the
+example's learning rate, far too high without warm-up, is rescued end to end."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rescue.cli.main import main
+from cli_runs import rescue_example
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "hf_no_warmup"
 
@@ -31,15 +32,24 @@ def test_a_real_trainer_reports_its_log_events_by_hand(capsys):
 
 
 @pytest.mark.integration
+def test_a_trainer_without_warm_up_at_a_far_too_high_rate_is_rescued(local_ray, tmp_path):
+    code, report, _ = rescue_example(tmp_path, "hf_no_warmup")
+    assert code == 0 and report["outcome"] == "rescued", report["summary"]
+    runs = report["runs"]
+    assert not runs[0]["met_success"] and runs[-1]["met_success"]
+    # Some run found the learning rate too high, and the fix took a smaller one than shipped.
+    assert any(r["evidence"]["side"] == "too_high" for r in runs[:-1])
+    assert runs[-1]["config"]["lr"] < 0.3
+
+
+@pytest.mark.integration
 def test_a_stop_from_rescue_ends_the_trainer_through_should_training_stop(local_ray, tmp_path):
     cfg = yaml.safe_load((EXAMPLE / "cfg.yaml").read_text())
     cfg["params"].update(lr=0.003, steps=5000)  # healthy, and far longer than its budget
-    cfg["budget"] = {"restarts": 0, "seconds": 25}
+    cfg["budget"] = {"restarts": 0, "seconds": 10}
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "out"
-    code = main([str(EXAMPLE / "train.py"), "--config", str(path), "--out", str(out), "-q"])
-    report = json.loads((out / "report.json").read_text())
+    code, report, out = rescue_example(tmp_path, "hf_no_warmup", path)
     run = report["runs"][0]
     assert code == 3 and run["status"] == "stopped" and run["findings"] == []
     assert "wall-clock budget" in report["summary"]

@@ -11,6 +11,7 @@ from rescue.detectors.course import course_of, on_course
 from rescue.detectors.run_watch import replay_run
 from rescue.detectors.stream import MetricStream
 from rescue.policy import load_policy
+from rescue.policy.evidence import Side, read_side
 
 POLICY = load_policy("default")
 
@@ -54,6 +55,18 @@ def test_course_reads_improving_worsening_and_an_early_blow_up():
     assert worsening.worsening and not worsening.improving
     blown = course_of(stream_of([{"loss": v} for v in [2.3, 40.0, 55.0] + [50.0] * 20]))
     assert blown.early_spike
+
+
+def test_an_improvement_too_slow_to_reach_the_target_steers_but_does_not_bound():
+    # 20 reports falling 5% each are on pace for 0.1 (about 45 reports in all); the same
+    # fall toward 1e-6 would take 270, over four times the run: a creep, read without firmness.
+    falling = [{"loss": 0.95**i} for i in range(20)]
+    near = course_of(stream_of(falling, {"loss": Target(below=0.1)}))
+    far = course_of(stream_of(falling, {"loss": Target(below=1e-6)}))
+    assert near.on_pace and near.pace < 4
+    assert far.improving and not far.on_pace and far.pace > 4
+    assert read_side("auto", True, "missed_target", near)[:2] == (Side.LOW, True)
+    assert read_side("auto", True, "missed_target", far)[:2] == (Side.LOW, False)
 
 
 def test_on_course_projects_the_trend_to_the_runs_end():

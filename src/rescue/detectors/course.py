@@ -22,6 +22,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rescue.config import Target
 from rescue.detectors.stream import MetricStream, Series
 from rescue.kinds import Kind
 
@@ -32,13 +33,18 @@ EARLY = 5  # observations that count as the start of a run
 SPIKE = 2.0  # an early value this many times the first one is a blow-up
 WORSE = 0.2  # a level this much (relative) off its best is worse, not noise
 DEGRADED = 0.3  # a run that ends this much (relative) worse than it started was made worse
+# A run that would need more than this many times its length, at its recent pace, to meet its
+# target improves too slowly for that improvement to say much about its step size.
+PACE = 4.0
 
 
 @dataclass(frozen=True)
 class Course:
     """The watched metric's course: the first ``success`` target reported, else the first
     loss. ``trend`` is its change per observation over the recent window (in decades for a
-    positive metric), signed so that positive means better; ``fit`` is that trend's R²."""
+    positive metric), signed so that positive means better; ``fit`` is that trend's R².
+    ``pace``: the observations it would need at that trend to meet its target, as a multiple of
+    those it had (None without a target on it)."""
 
     metric: str
     lower_is_better: bool
@@ -50,11 +56,18 @@ class Course:
     trend: float
     fit: float
     early_spike: bool
+    pace: float | None = None
 
     @property
     def improving(self) -> bool:
         """Still getting better along a clear trend at the end of the run."""
         return self.trend > 0 and self.fit >= MIN_FIT
+
+    @property
+    def on_pace(self) -> bool:
+        """Improving fast enough to meet its target within ``PACE`` times its length, as far
+        as can be told: a creep far from the target is not."""
+        return self.improving and (self.pace is None or self.pace <= PACE)
 
     @property
     def degraded(self) -> bool:
@@ -110,6 +123,21 @@ def _trend(series: Series, lower: bool) -> tuple[float, float]:
     return (-slope if lower else slope), fit
 
 
+def _to_target(series: Series, target: Target, trend: float) -> float:
+    """How many more observations ``series`` needs at ``trend`` to meet ``target``."""
+    if target.met_by(series.level):
+        return 0.0
+    if trend <= 0:
+        return math.inf
+    goal = target.below if target.below is not None else target.above
+    assert goal is not None
+    if all(v > 0 for v in series.window(TREND_WINDOW)) and goal > 0:
+        gap = abs(math.log10(series.level / goal))  # in decades, as the trend is
+    else:
+        gap = abs(series.level - goal) / max(abs(series.level), 1e-12)
+    return gap / trend
+
+
 def course_of(stream: MetricStream) -> Course | None:
     series = watched_series(stream)
     if series is None:
@@ -125,6 +153,9 @@ def course_of(stream: MetricStream) -> Course | None:
         and max(early) > SPIKE * series.first
         and series.level > series.first  # and it never came back below where it started
     )
+    pace = None
+    if target is not None and series.count >= MIN_OBSERVATIONS:
+        pace = _to_target(series, target, trend) / series.count
     return Course(
         metric=series.name,
         lower_is_better=lower,
@@ -136,6 +167,7 @@ def course_of(stream: MetricStream) -> Course | None:
         trend=trend,
         fit=fit,
         early_spike=bool(spike),
+        pace=pace,
     )
 
 
@@ -151,19 +183,12 @@ def on_course(stream: MetricStream, length: int | None = None) -> bool:
             return False
         if target.met_by(series.level):
             continue
-        lower = target.below is not None
-        trend, fit = _trend(series, lower)
+        trend, fit = _trend(series, target.below is not None)
         if trend <= 0 or fit < MIN_FIT:
             return False
         reports = stream.step + 1
         left = (length - reports) if length is not None else reports
         remaining = max(left, 0) * series.count / reports  # in its own observations
-        change = trend * remaining  # decades (or a relative change) in the good direction
-        goal = target.below if lower else target.above
-        if all(v > 0 for v in series.window(TREND_WINDOW)) and goal > 0:
-            projected = series.level * 10 ** (-change if lower else change)
-        else:
-            projected = series.level - change * abs(series.level) * (1 if lower else -1)
-        if not target.met_by(projected):
+        if _to_target(series, target, trend) > remaining:
             return False
     return True

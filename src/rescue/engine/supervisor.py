@@ -57,6 +57,7 @@ class Supervisor:
         self.job, self.policy, self.runner, self.study = job, policy, runner, study
         self.out, self.display, self.page = out, display, page
         self.knobs = job.config.knobs
+        self._polarities = {n: self.policy.polarity(k.role) for n, k in self.knobs.items()}
         self.evidence = Evidence()
         self.tried: Counter[tuple[str, str]] = Counter()
         self.report = report or RescueReport(
@@ -244,7 +245,8 @@ class Supervisor:
                 basis=health_basis(watch.stream),
                 moved=moved,
                 lower=course.lower_is_better if course else None,
-            )
+            ),
+            self._polarities,
         )
         record.evidence = observation.to_dict()
         return observation
@@ -450,7 +452,7 @@ class Supervisor:
     def _save(self, pending: Progress | None = None) -> None:
         """Write report.json; ``pending``: the run to start (or restart) if this process
         stops before the next save, with the state `rescue resume` needs."""
-        polarities = {n: self.policy.polarity(k.role) for n, k in self.knobs.items()}
+        polarities = self._polarities
         current = self.report.runs[-1].config if self.report.runs else self.job.config.params
         categorical = [n for n, k in self.knobs.items() if k.is_categorical]
         self.report.lessons = self.evidence.lessons(

@@ -332,12 +332,17 @@ class _Mover:
             return None
         why = f"{remedy.name} on {', '.join(space)}"
         turned = [
-            d
+            (n, d)
             for n, d in directions.items()
             if remedy.direction and d != remedy.direction and self.config[n] > self.knobs[n].low
         ]
         if turned:
-            why += f" (turned {turned[0]}: {self.observation.why})"
+            name, direction = turned[0]
+            because = self.observation.why
+            if self.observation.side is Side.NEUTRAL:  # the domain's lean turned it
+                end = "top" if direction == "down" else "bottom"
+                because = f"{because}; {self.config[name]:g} is in the {end} third of its domain"
+            why += f" (turned {direction}: {because})"
         return Choice(remedy.name, space, why, remedy, directions)
 
     def region(

@@ -3,10 +3,12 @@
 After every run the supervisor records an :class:`Observation`: the run's knob values, and
 which way it says the step size was wrong (its :class:`Side`):
 
-- *too high*: non-finite values, an explosion, divergence, oscillation, large updates, or a
-  run that blew up within its first reports and stayed high (or, as a hint that bounds
-  nothing, one getting steadily worse at its end);
-- *too low*: a plateau or a missed target while the run was still improving;
+- *too high*: non-finite values, an explosion, divergence, oscillation, large updates, a run
+  that blew up within its first reports and stayed high, or one that started far above a run
+  of the same model with smaller steps (or, as a hint that bounds nothing, one getting steadily
+  worse at its end);
+- *too low*: a plateau or a missed target while the run was still improving (firmly only when
+  on pace to meet its target);
 - *neutral*: anything else (a collapse, a dead head, a run stuck without a trend).
 
 A knob's role says how its value relates to the step size (a larger learning rate, momentum or
@@ -104,12 +106,15 @@ def read_side(
                 f"({course.first:.4g} -> above {2 * course.first:.4g}) and stayed high",
             )
         if course.improving:
-            return (
-                Side.LOW,
-                True,
+            why = (
                 f"{signature}: {course.metric} was still improving at the end "
-                f"({course.trend:.2g} decades per report)",
+                f"({course.trend:.2g} decades per value)"
             )
+            if course.on_pace:
+                return Side.LOW, True, why
+            # A creep far from the target: too small a step is one reason among others (a run
+            # settled after too large ones creeps as well), so it steers but bounds nothing.
+            return Side.LOW, False, f"{why}, too slowly to reach its target"
         if course.degraded:  # training left it worse than it started: the steps hurt
             return (
                 Side.HIGH,
@@ -133,17 +138,23 @@ class Evidence:
 
     observations: list[Observation] = field(default_factory=list)
 
-    def add(self, observation: Observation) -> Observation:
-        """Record ``observation``, read against the runs before it (see :meth:`_blown_up`)."""
-        observation = self._blown_up(observation)
+    def add(
+        self, observation: Observation, polarities: Mapping[str, int] | None = None
+    ) -> Observation:
+        """Record ``observation``, read against the runs before it (see :meth:`_blown_up`);
+        ``polarities``: each knob's step polarity, as in :meth:`verdict`."""
+        observation = self._blown_up(observation, polarities or {})
         self.observations.append(observation)
         return observation
 
-    def _blown_up(self, obs: Observation) -> Observation:
-        """A run stuck far above the first value another run of the same model reported had
-        blown up before its own first report: logging every N steps hides the blow-up, but
-        not the level an untrained model starts from."""
-        if obs.side is not Side.NEUTRAL or obs.healthy or obs.level is None or not obs.lower:
+    def _blown_up(self, obs: Observation, polarities: Mapping[str, int]) -> Observation:
+        """A run that started, or stayed, far above the first value reported by another run
+        of the same model with smaller steps had blown up before its own first report: logging
+        every N steps hides the blow-up, but not the level a model with gentler steps started
+        from. (Against a run with larger steps, a higher start is slower learning.) A run that
+        started there and was improving at its end was recovering from the blow-up, not
+        stepping too timidly: that is firm. One that only stayed there says so less surely."""
+        if obs.side is Side.HIGH or obs.healthy or not obs.lower or obs.first is None:
             return obs  # (a loss: a score has no "untrained level" to blow up past)
         firsts = [
             o.first
@@ -151,12 +162,22 @@ class Evidence:
             if o.metric == obs.metric
             and o.first is not None
             and o.first > 0
-            and _same_categories(o.config, obs.config)
+            and _gentler(o.config, obs.config, polarities)
         ]
-        if firsts and obs.level > BLOWN_UP * min(firsts):
+        if not firsts:
+            return obs
+        start = min(firsts)
+        if obs.first > BLOWN_UP * start:
+            why = (
+                f"{obs.metric} started at {obs.first:.4g}, over {BLOWN_UP:g}x the {start:.4g} "
+                f"another run of the same model started from: it had blown up before its first "
+                f"report (not {obs.why})"
+            )
+            return replace(obs, side=Side.HIGH, firm=True, why=why)
+        if obs.side is Side.NEUTRAL and obs.level is not None and obs.level > BLOWN_UP * start:
             why = (
                 f"{obs.why}; but {obs.metric} stayed at {obs.level:.4g}, over {BLOWN_UP:g}x the "
-                f"{min(firsts):.4g} another run started from: it had blown up"
+                f"{start:.4g} another run started from: it had blown up"
             )
             return replace(obs, side=Side.HIGH, firm=False, why=why)
         return obs
@@ -301,13 +322,19 @@ class Evidence:
         return {"upper": upper, "lower": lower, "excluded": excluded}
 
 
-def _same_categories(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Same model and data: every non-numeric knob holds the same choice."""
-    return all(
-        a.get(k) == v
-        for k, v in b.items()
-        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
-    )
+def _gentler(a: Mapping[str, Any], b: Mapping[str, Any], polarities: Mapping[str, int]) -> bool:
+    """Whether config ``a`` is ``b``'s model, data and loss with steps no larger: every knob
+    unrelated to the step size holds the same value, and every step-size knob that differs is
+    on the smaller-step side in ``a``."""
+    for name, value in b.items():
+        other, polarity = a.get(name), polarities.get(name, 0)
+        if other == value:
+            continue
+        if not polarity or not (_number(other) and _number(value)):
+            return False
+        if (value - other) * polarity < 0:
+            return False
+    return True
 
 
 def _number(value: Any) -> bool:
