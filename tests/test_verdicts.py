@@ -78,6 +78,20 @@ def test_on_course_projects_the_trend_to_the_runs_end():
     assert not on_course(stream_of([{"loss": 0.5}]))  # no target: nothing to be on course to
 
 
+def test_a_noisy_score_rising_over_the_run_is_on_course_though_its_last_ten_are_flat():
+    # An accuracy measured on a tiny batch every step: +0.002 a step under noise of ±0.03, so
+    # any ten values in a row show no clear trend, but the last 64 do, and it reaches 0.72.
+    noise = [0.03 * (1 if (i * 7919) % 3 else -1) * ((i * 104729) % 5) / 4 for i in range(230)]
+    values = [0.24 + 0.002 * i + noise[i] for i in range(230)]
+    stream = stream_of([{"val_acc": v} for v in values], {"val_acc": Target(above=0.72)})
+    assert on_course(stream, length=300)
+    assert not on_course(stream, length=235)  # five more are not enough
+    flat = [0.5 + n for n in noise]  # the same noise around no trend at all
+    assert not on_course(
+        stream_of([{"val_acc": v} for v in flat], {"val_acc": Target(above=0.72)}), length=300
+    )
+
+
 def test_a_held_out_metric_printed_once_before_training_is_neither_a_plateau_nor_silent():
     reports = [{"val_acc": 0.1, "loss": 2.3}] + [{"loss": 2.3 * 0.99**i} for i in range(200)]
     watch = replay_run(POLICY, reports, targets={"val_acc": Target(above=0.9)}, completed=False)

@@ -23,10 +23,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rescue.config import Target
-from rescue.detectors.stream import MetricStream, Series
+from rescue.detectors.stream import WINDOW, MetricStream, Series
 from rescue.kinds import Kind
 
 TREND_WINDOW = 10
+# A noisy metric (an accuracy measured every step) can rise over a run while its last ten values
+# show no clear trend: on course is also judged over the longest window a series keeps.
+LONG_TREND_WINDOW = WINDOW
 MIN_OBSERVATIONS = 4  # fewer say nothing about a course
 MIN_FIT = 0.5  # R² a trend needs before anything is read from it
 EARLY = 5  # observations that count as the start of a run
@@ -109,8 +112,8 @@ def watched_series(stream: MetricStream) -> Series | None:
     return chosen
 
 
-def _trend(series: Series, lower: bool) -> tuple[float, float]:
-    values = series.window(TREND_WINDOW)
+def _trend(series: Series, lower: bool, size: int = TREND_WINDOW) -> tuple[float, float]:
+    values = series.window(size)
     if len(values) < 4 or len(set(values)) < 2:
         return 0.0, 0.0
     positive = all(v > 0 for v in values)
@@ -173,22 +176,29 @@ def course_of(stream: MetricStream) -> Course | None:
 
 def on_course(stream: MetricStream, length: int | None = None) -> bool:
     """Whether every ``success`` target is met, or on course to be met by the end of the run
-    along the trend of its recent observations: by the declared ``length`` in reports, or
-    else assuming the run goes on as long again as it has gone. Without a target, False."""
+    along the trend of its recent observations (its last ``TREND_WINDOW``, or the last
+    ``LONG_TREND_WINDOW``): by the declared ``length`` in reports, or else assuming the run goes
+    on as long again as it has gone. Without a target, False."""
     if not stream.targets:
         return False
+    reports = stream.step + 1
+    left = max((length - reports) if length is not None else reports, 0)
     for name, target in stream.targets.items():
         series = stream.series.get(name)
         if series is None or not series.recent:
             return False
         if target.met_by(series.level):
             continue
-        trend, fit = _trend(series, target.below is not None)
-        if trend <= 0 or fit < MIN_FIT:
-            return False
-        reports = stream.step + 1
-        left = (length - reports) if length is not None else reports
-        remaining = max(left, 0) * series.count / reports  # in its own observations
-        if _to_target(series, target, trend) > remaining:
+        remaining = left * series.count / reports  # in its own observations
+        if not any(
+            _reaches(series, target, size, remaining) for size in (TREND_WINDOW, LONG_TREND_WINDOW)
+        ):
             return False
     return True
+
+
+def _reaches(series: Series, target: Target, size: int, remaining: float) -> bool:
+    """Whether the trend of the last ``size`` observations, if clear, meets ``target`` within
+    ``remaining`` more."""
+    trend, fit = _trend(series, target.below is not None, size)
+    return trend > 0 and fit >= MIN_FIT and _to_target(series, target, trend) <= remaining
