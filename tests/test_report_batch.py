@@ -103,6 +103,46 @@ def test_one_send_at_a_time():
     assert most[0] == 1
 
 
+def test_the_training_goes_on_while_a_slow_driver_takes_a_batch_and_no_report_is_lost():
+    # The driver takes 50 ms a batch of 100 reports, as long as 100 training steps take: the
+    # training waits for none of the 20 sends (1 s in all), only for the last at its end.
+    sent = Sent()
+
+    def slow(result, checkpoint):
+        time.sleep(0.05)
+        sent(result, checkpoint)
+
+    def steps(batcher=None):
+        start = time.perf_counter()
+        for i in range(2000):
+            time.sleep(0.0005)
+            if batcher is not None:
+                batcher.add({"loss": float(i)}, checkpoint={"step": i} if i == 1234 else None)
+        return time.perf_counter() - start
+
+    alone = steps()
+    batcher = Batcher(slow, seconds=60, most=100, timer=True)
+    training = steps(batcher)
+    batcher.close()
+    assert [m["loss"] for m in sent.reports()] == [float(i) for i in range(2000)]
+    (index,) = [k for k, c in enumerate(sent.checkpoints) if c is not None]
+    assert last_report(sent.results[index]) == 1234 and sent.checkpoints[index] == {"step": 1234}
+    assert training < alone + 0.5  # waiting for each send would add 1 s
+
+
+def test_an_error_in_the_sender_thread_reaches_the_training_at_its_next_report():
+    def send(result, checkpoint):
+        if result[COUNT_KEY] > 1:
+            raise ConnectionError("driver gone")
+
+    batcher = Batcher(send, seconds=0.05, timer=True)
+    batcher.add({"loss": 1.0})
+    batcher.add({"loss": 2.0})
+    time.sleep(0.3)
+    with pytest.raises(ConnectionError, match="driver gone"):
+        batcher.add({"loss": 3.0})
+
+
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="seconds > 0"):
         Batcher(Sent(), seconds=0)

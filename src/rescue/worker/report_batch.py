@@ -1,11 +1,14 @@
 """Reports travel from a run's worker to the driver in batches.
 
-Every Ray Tune result is a round trip: the training thread waits until the driver has taken
-it. A run that reports every step would pay that on every step, so the worker gathers
-reports and sends them as one result: at once for the first report and for a report that
-carries a checkpoint, else once ``seconds`` have passed since the last send (a timer sends
-what waits when the training goes quiet, so a run that then hangs or slows down still shows
-its last reports), and at the end of the run.
+Every Ray Tune result is a round trip: the thread that reports waits until the driver has
+taken it, and the driver takes it once it has judged the batch before. A run that reports
+every step would pay that on every step, so the worker gathers reports and sends them as one
+result: at once for the first report and for a report that carries a checkpoint, else once
+``seconds`` have passed since the last send or ``most`` reports wait, and at the end of the
+run. In a Ray Tune worker those sends happen in a thread of their own, so the training goes on
+while the driver judges (up to ``2 * most`` reports ahead, then it waits); that thread also
+sends what waits when the training goes quiet, so a run that then hangs or slows down still
+shows its last reports.
 The driver unpacks a result into its reports, in order, and the run watch sees every one.
 
 A result carries the batch (``rescue_batch``: the reports as JSON), the number of reports
@@ -32,9 +35,9 @@ Send = Callable[[dict[str, Any], Mapping[str, Any] | None], None]
 
 class Batcher:
     """Gathers one run's reports and hands them to ``send`` (a Ray Tune report) in batches.
-    With ``timer``, a background thread sends what has waited ``seconds``; Ray Tune's request
-    to end the run, should it come in that thread, ends the training thread at its next
-    report (as Ray Tune does itself, with ``SystemExit``).
+    With ``timer``, a background thread sends the batches that are due, and what has waited
+    ``seconds``; Ray Tune's request to end the run, or an error, should either come in that
+    thread, ends the training thread at its next report (Ray Tune's own way: ``SystemExit``).
 
     >>> sent = []
     >>> batcher = Batcher(lambda result, checkpoint: sent.append(result), seconds=60)
@@ -54,65 +57,94 @@ class Batcher:
         self.pending: list[Metrics] = []
         self.count = 0
         self.last_sent: float | None = None
-        self.ended = False  # Ray Tune ended the run during the timer's send
-        self._lock = threading.Lock()  # one send at a time, and the batch taken whole
+        self.ended = False  # Ray Tune ended the run during the background thread's send
+        self._error: BaseException | None = None  # what that send raised otherwise
+        self._state = threading.Lock()  # the pending reports, taken whole
+        self._sending = threading.Lock()  # one send at a time, batches in order
+        self._wake = threading.Event()
         self._closed = threading.Event()
+        self._background = timer
         if timer:
-            threading.Thread(target=self._tick, name="rescue-report-timer", daemon=True).start()
+            threading.Thread(target=self._run, name="rescue-report-sender", daemon=True).start()
 
     def add(self, metrics: Metrics, checkpoint: Mapping[str, Any] | None = None) -> None:
         if self.ended:
             raise SystemExit(0)
-        with self._lock:
+        if self._error is not None:
+            raise self._error
+        if checkpoint is not None or self.last_sent is None:
+            # Sent from here, with nothing sent in between: the checkpoint names this report.
+            with self._sending:
+                with self._state:
+                    self.pending.append(dict(metrics))
+                self._send_here(checkpoint)
+            return
+        with self._state:
             self.pending.append(dict(metrics))
-            due = (
-                checkpoint is not None
-                or self.last_sent is None
-                or len(self.pending) >= self.most
-                or time.monotonic() - self.last_sent >= self.seconds
-            )
-            if due:
-                try:
-                    self._send(checkpoint)
-                except SystemExit:  # Ray Tune ended the run inside its report
-                    self.ended = True
-                    raise
+            waiting = len(self.pending)
+            due = waiting >= self.most or time.monotonic() - self.last_sent >= self.seconds
+        if due and self._background and waiting < 2 * self.most:
+            self._wake.set()
+        elif due:  # no sender thread, or it cannot keep up: the training waits for the send
+            with self._sending:
+                self._send_here()
 
     def flush(self, checkpoint: Mapping[str, Any] | None = None) -> None:
         """Send what is pending (the checkpoint goes with its last report)."""
-        with self._lock:
+        with self._sending:
             self._send(checkpoint)
 
     def close(self) -> None:
-        """Stop the timer and send what is pending (unless Ray Tune ended the run)."""
+        """Stop the sender thread and send what is pending (unless Ray Tune ended the run)."""
         self._closed.set()
+        self._wake.set()
         if not self.ended:
             self.flush()
 
+    def _send_here(self, checkpoint: Mapping[str, Any] | None = None) -> None:
+        try:
+            self._send(checkpoint)
+        except SystemExit:  # Ray Tune ended the run inside its report
+            self.ended = True
+            raise
+
     def _send(self, checkpoint: Mapping[str, Any] | None = None) -> None:
-        if not self.pending:
-            return
-        batch, self.pending = self.pending, []
-        self.count += len(batch)
+        """Send the pending reports as one result; the caller holds ``_sending``."""
+        with self._state:
+            if not self.pending:
+                return
+            batch, self.pending = self.pending, []
+            self.count += len(batch)
+            count = self.count
+            self.last_sent = time.monotonic()
         result: dict[str, Any] = {**_loggable(batch[-1]), BATCH_KEY: json.dumps(batch)}
-        result[COUNT_KEY] = self.count
-        self.last_sent = time.monotonic()
+        result[COUNT_KEY] = count
         self.send(result, checkpoint)
 
-    def _tick(self) -> None:
-        while not self._closed.wait(self.seconds / 2):
-            with self._lock:
-                if not self.pending or self.last_sent is None:
-                    continue
-                if time.monotonic() - self.last_sent < self.seconds:
-                    continue
-                try:
+    def _run(self) -> None:
+        """The sender thread: a batch when the training says one is due, else what has
+        waited ``seconds`` (checked twice as often)."""
+        while not self._closed.is_set():
+            woken = self._wake.wait(self.seconds / 2)
+            self._wake.clear()
+            if self._closed.is_set():
+                return
+            with self._state:
+                quiet = self.last_sent is not None and (
+                    time.monotonic() - self.last_sent >= self.seconds
+                )
+                ready = bool(self.pending) and self.last_sent is not None and (woken or quiet)
+            if not ready:
+                continue
+            try:
+                with self._sending:
                     self._send()
-                except SystemExit:  # Ray Tune ended the run: the training thread follows
-                    self.ended = True
-                    return
-                except Exception:
-                    return  # the training thread's next send meets the same error
+            except SystemExit:  # Ray Tune ended the run: the training thread follows
+                self.ended = True
+                return
+            except Exception as exc:  # the training thread raises it at its next report
+                self._error = exc
+                return
 
 
 def unpack(result: Mapping[str, Any]) -> list[Metrics]:
