@@ -1,8 +1,8 @@
 """The restart gap: from the last report of a stopped run to the first report of the run that
 restarts it, split into what rescue takes (the stop, the next config, Ray Tune's new trial:
 last report to the next run's ``train`` entry) and what the script takes to set itself up
-(entry to first report). A diverging regression at lr 0.9 is rescued by the real command,
-several times; every gap of every rescue is counted.
+(entry to first report). A diverging regression at lr 0.9 (tests/scripts/sgd_regression.py,
+with ``timing``) is rescued by the real command, several times; every gap is counted.
 
     python bench/restart_gap.py [--rescues 3]
 """
@@ -22,7 +22,7 @@ import ray
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "bench" / "scripts" / "timed_regression.py"
+SCRIPT = ROOT / "tests" / "scripts" / "sgd_regression.py"
 RESULTS = ROOT / "bench" / "results" / "restart_gap.md"
 
 

@@ -3,8 +3,13 @@ regression problem. Above a learning rate of about 0.1 the SGD iteration is unst
 problem and the loss climbs; below it the loss falls under 0.05.
 
 ``hang_once``: a file path; the first run to reach step 100 creates it and hangs there, as a
-data loader on a stuck file system would; a later run finds the file and goes on."""
+data loader on a stuck file system would; a later run finds the file and goes on.
 
+``timing``: a file path; the run notes when it enters ``train`` and when it reports there, a
+line an event (the run, the event, the wall time), for bench/restart_gap.py."""
+
+import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -14,6 +19,17 @@ import rescue
 
 
 def train(config):
+    with contextlib.ExitStack() as stack:
+        log = None
+        if config.get("timing"):  # a line at a time: a stop may come at any moment
+            log = stack.enter_context(open(config["timing"], "a", buffering=1))
+        _train(config, log)
+
+
+def _train(config, log):
+    run = f"{os.getpid()}.{time.monotonic_ns()}"  # a process may serve more than one run
+    if log:
+        log.write(f"{run} start {time.time()}\n")
     torch.set_num_threads(1)
     torch.manual_seed(config.get("seed", 0))
     x = torch.randn(256, 8)
@@ -30,6 +46,8 @@ def train(config):
         if step % config.get("report_every", 5) == 0:
             with torch.no_grad():
                 full = torch.nn.functional.mse_loss(model(x), y)
+            if log:
+                log.write(f"{run} report {time.time()}\n")
             rescue.report(loss=float(full))
         time.sleep(config.get("step_seconds", 0))  # a bigger model's step takes this long
         marker = config.get("hang_once")
