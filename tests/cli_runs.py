@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from example_runs import EXAMPLES
 from rescue.cli.main import main
 
 SCRIPTS = Path(__file__).parent / "scripts"
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 # sgd_regression diverges at lr 0.9; below ~0.1 it meets the target.
 DIVERGING = """\
