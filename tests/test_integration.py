@@ -267,12 +267,15 @@ def test_results_go_to_a_storage_uri_and_a_restart_goes_on_from_a_checkpoint_the
     first, second = report["runs"][:2]
     assert first["remedy"]["restart"] == "checkpoint"
     onset = first["findings"][0]["onset"]
-    assert all(path.startswith(f"file://{store}/run-000/") for _, path in first["checkpoints"])
+    # The runs are the trials of one Ray Tune experiment, each trial folder named as its run.
+    (experiment,) = store.iterdir()
+    run0 = f"file://{experiment}/run-000/"
+    assert first["checkpoints"] and all(path.startswith(run0) for _, path in first["checkpoints"])
     epochs = [
         int(json.loads(line)["metrics"]["epoch"])
         for line in (out / "runs" / "run-001" / "metrics.jsonl").read_text().splitlines()
     ]
     assert 0 < epochs[0] <= onset  # went on after the checkpoint it was given
     assert epochs == list(range(epochs[0], 12)) and second["met_success"]
-    assert (store / "run-000").is_dir() and (store / "run-001").is_dir()
+    assert (experiment / "run-000").is_dir() and (experiment / "run-001").is_dir()
     assert not (out / "ray").exists()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rescue.engine.ray_runner import last_report, reports_in
+from rescue.engine.experiment import last_report, reports_in
 from rescue.worker.report_batch import COUNT_KEY, Batcher, unpack
 
 

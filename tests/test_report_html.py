@@ -193,17 +193,20 @@ def test_an_interrupted_rescue_without_report_json_renders_from_its_metrics(tmp_
     (out / "report.json").unlink()
     with (out / "runs" / "run-001" / "metrics.jsonl").open("a") as f:
         f.write('{"step": 40, "loss": 0.0')  # the line a killed run left half-written
-    # Ray Tune's trial folder still holds each run's config.
+    # Ray Tune's trial folder still holds each run's config (and the run's settings).
     for run, lr in ((0, 1.5), (1, 0.1284)):
-        trial = out / "ray" / f"run-{run:03d}" / "trial_0"
+        trial = out / "ray" / "rescue-20261206-120000" / f"run-{run:03d}"
         trial.mkdir(parents=True)
-        (trial / "params.json").write_text(json.dumps({"lr": lr, "steps": 40}))
+        settings = {"log_dir": str(out / "runs" / f"run-{run:03d}")}
+        params = {"lr": lr, "steps": 40, "rescue_run": settings}
+        (trial / "params.json").write_text(json.dumps(params))
 
     assert main(["report", str(out)]) == 0
     html = _check_page(out)
     assert "interrupted" in html and "report.json is missing" in html
     assert "run 0" in html and "run 1" in html
     assert "lr 1.5 → 0.1284" in html  # what changed, from the two configs
+    assert "rescue_run" not in html  # the user's params only
     data = load_report(out)
     assert data.interrupted and [r.reports for r in data.runs] == [11, 40]
 
@@ -215,7 +218,7 @@ def test_a_partial_report_json_keeps_what_it_recorded_and_says_interrupted(tmp_p
     saved["runs"] = saved["runs"][:1]  # run 1 was still training
     saved["runs"][0]["remedy"]["changes"] = {}  # filled only when the next run starts
     (out / "report.json").write_text(json.dumps(saved))
-    trial = out / "ray" / "run-001" / "trial_0"
+    trial = out / "ray" / "rescue-20261206-120000" / "run-001"
     trial.mkdir(parents=True)
     (trial / "params.json").write_text(json.dumps({"lr": 0.1284, "steps": 40, "seed": 0}))
 

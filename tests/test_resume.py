@@ -235,9 +235,16 @@ def test_a_checkpoint_is_heard_of_from_the_result_that_carried_it():
     the folder is in storage); the runner passes its location on, a URI for a URI storage."""
     from types import SimpleNamespace
 
-    from rescue.engine.ray_runner import RayRunner, _TrialEvents
+    from rescue.engine.experiment import _LoopCallback
+    from rescue.engine.ray_runner import RayRunner
 
     heard: list[tuple[int, str]] = []
+
+    class Loop:
+        def checkpointed(self, key, report, path):
+            assert key == "t1"
+            heard.append((report, path))
+
     # Tune names a trial's folder by its path in the storage's file system, without a scheme.
     for storage, trial_path, expected in [
         ("/store", "/store/run-001/trial_a", "/store/run-001/trial_a/checkpoint_000001"),
@@ -249,8 +256,8 @@ def test_a_checkpoint_is_heard_of_from_the_result_that_carried_it():
     ]:
         heard.clear()
         locate = RayRunner(storage).checkpoint_uri
-        events = _TrialEvents(None, lambda r, p: heard.append((r, p)), locate)
-        trial = SimpleNamespace(path=trial_path)
+        events = _LoopCallback(Loop(), locate=locate)
+        trial = SimpleNamespace(path=trial_path, trial_id="t1")
         events.on_trial_result(0, [], trial, {"training_iteration": 3, "loss": 1.0})
         events.on_trial_result(
             0, [], trial, {"training_iteration": 4, "checkpoint_dir_name": "checkpoint_000001"}
@@ -258,7 +265,7 @@ def test_a_checkpoint_is_heard_of_from_the_result_that_carried_it():
         events.on_trial_result(0, [], trial, {"training_iteration": 5, "checkpoint_dir_name": None})
         assert heard == [(3, expected)]  # the 0-based report that carried it
     inert = pickle.loads(pickle.dumps(events))  # Tune pickles its run config
-    assert inert.checkpointed is None and inert.watcher is None
+    assert inert.loop is None
 
 
 def test_between_runs_the_pending_remedy_is_taken_up_as_saved(tmp_path):
@@ -358,7 +365,7 @@ class ScriptedRunner:
     def run(
         self, name, script, entry, config, watcher, resume_from, command, log_dir, on_checkpoint
     ):
-        from rescue.engine.ray_runner import Execution
+        from rescue.engine.lane import Execution
 
         self.calls.append((name, dict(config), resume_from))
         run = int(name.split("-")[1])
@@ -442,7 +449,7 @@ class CheckpointingRunner:
     ):
         import torch
 
-        from rescue.engine.ray_runner import Execution
+        from rescue.engine.lane import Execution
 
         self.calls.append((name, resume_from))
         run = int(name.split("-")[1])

@@ -13,8 +13,8 @@ import pytest
 from ray.tune.experiment import Trial
 
 from rescue.config import load_config
+from rescue.engine.experiment import _LoopCallback, _LoopStopper
 from rescue.engine.sweep import SweepLoop, SweepReport, choose_objective
-from rescue.engine.sweep_runner import _SweepCallback, _SweepStopper
 from rescue.policy import load_policy
 from rescue.search.sweep_study import SweepStudy
 
@@ -67,9 +67,9 @@ def fake_trial(key, status=Trial.RUNNING):
 
 def test_only_a_running_silent_trial_is_killed_once_and_recorded_as_a_stall(tmp_path, write_cfg):
     loop = make_loop(tmp_path, write_cfg, 4, stall_seconds=0.2)
-    stopper = _SweepStopper(loop)
+    stopper = _LoopStopper(loop)
     killed: list[str] = []
-    callback = _SweepCallback(loop, stopper, kill=killed.append)
+    callback = _LoopCallback(loop, stopper, kill=killed.append)
     keys = ["hung", "fine", "sick", "queued"]
     for key in keys:
         loop.suggest(key)
@@ -112,7 +112,7 @@ def test_the_stall_clock_starts_when_the_trial_starts_not_when_it_was_suggested(
     tmp_path, write_cfg
 ):
     loop = make_loop(tmp_path, write_cfg, 2, stall_seconds=0.3)
-    callback = _SweepCallback(loop, _SweepStopper(loop), kill=lambda actor: None)
+    callback = _LoopCallback(loop, _LoopStopper(loop), kill=lambda actor: None)
     loop.suggest("t")
     time.sleep(0.4)  # waiting for a free slot, or for Ray to start a worker
     callback.on_trial_start(iteration=0, trials=[], trial=fake_trial("t"))
@@ -125,7 +125,7 @@ def test_a_trial_tune_fails_without_telling_callbacks_is_still_recorded(tmp_path
     """Tune marks a trial ERROR without on_trial_error when its reused worker cannot be
     reset; the next poll tells the loop, once."""
     loop = make_loop(tmp_path, write_cfg, 2)
-    callback = _SweepCallback(loop, _SweepStopper(loop), kill=lambda actor: None)
+    callback = _LoopCallback(loop, _LoopStopper(loop), kill=lambda actor: None)
     loop.suggest("t")
     failed = fake_trial("t", status=Trial.ERROR)
     callback.on_step_begin(iteration=0, trials=[failed])

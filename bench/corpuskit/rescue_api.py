@@ -5,7 +5,11 @@ release) has them at the top of the package, so both places are tried."""
 # ruff: noqa: F401
 try:
     from rescue.detectors.findings import Finding
-    from rescue.engine.ray_runner import Execution, RunWatcher
+
+    try:
+        from rescue.engine.lane import Execution, RunWatcher
+    except ImportError:  # before runs were the trials of one experiment
+        from rescue.engine.ray_runner import Execution, RunWatcher
     from rescue.engine.record import RescueReport, RunRecord
     from rescue.engine.supervisor import Job, Supervisor
     from rescue.search.study import RescueStudy, default_storage

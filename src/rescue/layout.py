@@ -4,7 +4,8 @@
       report.json            what was found and done (the records; see rescue.engine.record)
       report.html, plots/    the page, rendered from the records
       study.db               the Optuna study (unless --storage names another)
-      ray/run-NNN/           Ray Tune's results and checkpoints (unless ray.storage_path)
+      ray/EXPERIMENT/run-NNN/  Ray Tune's trial of a run: params, results, checkpoints; one
+                             experiment per rescue or sweep (unless ray.storage_path)
       runs/run-NNN/          one run: metrics.jsonl, stdout.log, stderr.log, command.pid
         interrupted-K/       the files of an attempt that was interrupted, kept for resume
 
@@ -32,7 +33,7 @@ _RUN_NAME = re.compile(r"^run-(\d+)$")
 
 
 def run_name(run: int) -> str:
-    """``run-007``: a run's folder, its Ray Tune experiment and its plot are named so.
+    """``run-007``: a run's folder, its Ray Tune trial's folder and its plot are named so.
 
     >>> run_name(7)
     'run-007'
@@ -52,6 +53,12 @@ def run_number(name: str) -> int | None:
 
 def run_folder(out: Path, run: int) -> Path:
     return Path(out) / RUNS / run_name(run)
+
+
+def trial_folders(out: Path, run: int) -> list[Path]:
+    """Ray Tune's folders of a run's trials (more than one when it was run again), oldest
+    experiment first."""
+    return sorted((Path(out) / RAY).glob(f"*/{run_name(run)}"))
 
 
 def next_interrupted(folder: Path) -> Path:

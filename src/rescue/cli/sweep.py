@@ -232,7 +232,6 @@ def _run(
     from rescue.cli.startup import quiet_ray
     from rescue.engine.interrupt import Interrupt
     from rescue.engine.ray_runner import RayRunner
-    from rescue.engine.sweep_runner import run_sweep
     from rescue.worker.command_line import CommandSpec
 
     quiet_ray()
@@ -247,17 +246,7 @@ def _run(
         try:
             runner.start()
             interrupt.reinstall()
-            run_sweep(
-                runner,
-                loop,
-                name,
-                str(script),
-                resume.entry,
-                left,
-                resume.parallel,
-                command,
-                interrupt,
-            )
+            runner.experiment(loop, name, str(script), resume.entry, left, resume.parallel, command)
         finally:
             runner.shutdown()
     if interrupt.requested:

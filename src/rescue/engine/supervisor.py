@@ -22,7 +22,8 @@ from rescue.detectors.health import health_basis
 from rescue.detectors.run_watch import RunWatch
 from rescue.detectors.stream import MetricStream
 from rescue.engine.display import Display
-from rescue.engine.ray_runner import Execution, RayRunner
+from rescue.engine.lane import Execution
+from rescue.engine.ray_runner import RayRunner
 from rescue.engine.record import RescueReport, RunRecord
 from rescue.engine.resume import Continuation, Progress, resume_entry
 from rescue.kinds import MetricKinds

@@ -4,7 +4,7 @@ at its diagnosis, and the diagnosis is told to the study so the sampler learns t
 region (see :mod:`rescue.search.sweep_study`). With ``rescue_sick`` a diagnosed trial is restarted
 once with the remedy the policy prescribes, as the next trial of the budget.
 
-The loop is Ray-free: an adapter (:mod:`rescue.engine.sweep_runner`) asks it for configurations,
+The loop is Ray-free: an adapter (:mod:`rescue.engine.experiment`) asks it for configurations,
 hands it each trial's reports and says when a trial ended.
 """
 
@@ -357,6 +357,14 @@ class SweepLoop:
 
     def _folder(self, trial: SweepTrial) -> Path:
         return layout.run_folder(self.out, trial.run)
+
+    def resume_from(self, key: str) -> str | None:
+        return None  # a sweep's trials start afresh, also when run again after a stop
+
+    def checkpointed(self, key: str, report: int, path: str) -> None:
+        live = self.live.get(key)
+        if live is not None:
+            live.trial.checkpoints.append((report, path))
 
     def started(self, key: str) -> None:
         """Trial ``key`` started running: waiting for a slot or a worker is not a stall."""

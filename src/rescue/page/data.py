@@ -22,6 +22,7 @@ from rescue import layout, strict_json
 from rescue.detectors.findings import Finding
 from rescue.errors import RescueError
 from rescue.kinds import Kind, MetricKinds
+from rescue.worker.run_settings import split_settings
 from rescue.yaml_loader import load_yaml
 
 Value = float | list[float]
@@ -394,10 +395,10 @@ def _rebuild(run: RunData, out: Path, history: list[Row]) -> None:
     folder) its config."""
     run.reports = len(history)
     run.final_metrics = dict(history[-1].metrics) if history else {}
-    for params in sorted((out / layout.RAY / layout.run_name(run.run)).glob("*/params.json")):
+    for folder in layout.trial_folders(out, run.run):
         try:
-            run.config = dict(json.loads(params.read_text()))
-        except (OSError, ValueError):
+            run.config, _ = split_settings(json.loads((folder / "params.json").read_text()))
+        except (OSError, ValueError, TypeError):
             continue
 
 

@@ -67,15 +67,18 @@ def takes_config(script: Path, entry: str) -> bool | None:
     return found
 
 
-def load_entry(script: str | Path, entry: str) -> Callable[[dict[str, Any]], Any]:
-    """Import ``script`` as a module (its folder on ``sys.path``) and return ``entry``."""
+def load_entry(
+    script: str | Path, entry: str, fresh: bool = False
+) -> Callable[[dict[str, Any]], Any]:
+    """Import ``script`` as a module (its folder on ``sys.path``) and return ``entry``;
+    ``fresh``: run the module's code again even if it was imported before."""
     path = Path(script).resolve()
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:8]
     name = f"rescue_user_{path.stem}_{digest}"
-    module = sys.modules.get(name)
+    module = None if fresh else sys.modules.get(name)
     if module is None:
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:

@@ -72,16 +72,18 @@ def run_user_train(
     entry: str,
     resume_from: str | None = None,
     log_dir: str | None = None,
+    fresh: bool = False,
 ) -> None:
     """The Ray Tune function trainable: the user's ``train(config)`` with reports routed to
     Tune. What it prints is kept in ``log_dir`` (stdout.log, stderr.log) as for a plain
     script, and a ``sys.exit`` inside it (an argparse error, say) is a crash that says so, with
-    the last lines it wrote to stderr."""
+    the last lines it wrote to stderr. ``fresh``: import the script again, also in a worker
+    that imported it for an earlier trial."""
     sink = TuneSink(resume_from)
     install_sink(sink)
     with captured_output(log_dir) as tail:
         try:
-            train = load_entry(script, entry)
+            train = load_entry(script, entry, fresh=fresh)
             # The script is imported under a name no other process knows: what it hands to Ray
             # (a Ray Train loop, a task) travels by value, as from a script run as __main__.
             cloudpickle.register_pickle_by_value(sys.modules[train.__module__])

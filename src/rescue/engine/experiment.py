@@ -1,7 +1,11 @@
-"""The Ray adapter of a sweep: trials run K at a time as Ray Tune trials. A Tune ``Searcher``
-asks the sweep loop for each trial's config, a ``Stopper`` hands it every result and stops the
-trial it diagnoses, and a ``Callback`` polls the loop for stalled trials between results and
-tells it when a trial ended (or crashed)."""
+"""The Ray adapter of every run: one Ray Tune experiment, whose trials a loop feeds. A Tune
+``Searcher`` asks the loop for each trial's config, a ``Stopper`` hands it every result and
+stops the trial it diagnoses, and a ``Callback`` polls the loop for stalled trials between
+results, passes on each checkpoint and tells it when a trial ended (or crashed).
+
+A sweep's loop (:class:`~rescue.engine.sweep.SweepLoop`) feeds K trials at a time; a rescue's
+(:class:`~rescue.engine.lane.Lane`) one at a time, each chosen once the one before has ended.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,76 @@ from typing import Any, Protocol
 import ray
 from ray import tune
 from ray.tune.experiment import Trial
+from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.search import Searcher
 
 from rescue.engine.interrupt import Interrupt
-from rescue.engine.ray_runner import RayRunner, reports_in, stop_leftover
 from rescue.engine.tracebacks import user_traceback
 from rescue.worker.command_line import CommandSpec
-from rescue.worker.command_trial import PID_FILE, run_command
-from rescue.worker.reporting import Metrics, clear_report_sources
-from rescue.worker.tune_sink import run_user_train
+from rescue.worker.command_trial import PID_FILE, stop_process_group
+from rescue.worker.report_batch import BATCH_KEY, COUNT_KEY, report_index, unpack
+from rescue.worker.reporting import Metrics
+from rescue.worker.run_settings import RUN_KEY, with_settings
+from rescue.worker.trial import command_trial, train_trial
+
+# Keys Ray Tune adds to every result; everything else in a result is the user's metrics.
+TUNE_KEYS = frozenset(AUTO_RESULT_KEYS) | {
+    "done",
+    "trial_id",
+    "experiment_tag",
+    "should_checkpoint",
+    "__duplicate__",
+    "timesteps_this_iter",
+    "episodes_this_iter",
+    "checkpoint_dir_name",
+    BATCH_KEY,
+    COUNT_KEY,
+}
+
+
+def user_metrics(result: dict[str, Any]) -> Metrics:
+    metrics: Metrics = {}
+    for name, value in result.items():
+        if name in TUNE_KEYS or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            metrics[name] = float(value)
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
+            metrics[name] = [float(v) for v in value]
+    return metrics
+
+
+def reports_in(result: dict[str, Any]) -> list[Metrics]:
+    """The reports a Ray Tune result carries: a batch from ``rescue.report``, or the one
+    report of a script that calls ``ray.tune.report`` itself."""
+    return unpack(result) if BATCH_KEY in result else [user_metrics(result)]
+
+
+def last_report(result: dict[str, Any]) -> int:
+    """The 0-based index, in its run, of a result's last report."""
+    if COUNT_KEY in result:
+        return report_index(result)
+    return int(result.get("training_iteration", 1)) - 1
+
+
+class Wait:
+    """What :meth:`TrialSource.suggest` returns when the next trial is not chosen yet."""
+
+
+WAIT = Wait()
 
 
 class TrialSource(Protocol):
-    """What the adapter needs of :class:`~rescue.engine.sweep.SweepLoop`."""
+    """What the adapter needs of the loop that feeds it; ``key`` is Ray Tune's trial id."""
 
-    def suggest(self, key: str) -> dict[str, Any] | None: ...
-    def on_report(self, key: str, metrics: Metrics) -> bool: ...
+    def suggest(self, key: str) -> dict[str, Any] | Wait | None:
+        """The next trial's params; :data:`WAIT` to be asked again; None when no trial is left."""
+        ...
+
+    def on_report(self, key: str, metrics: Metrics) -> bool:
+        """Every report of the trial, in order; True stops it."""
+        ...
+
     def should_stop(self, key: str) -> bool:
         """Polled several times a second, also while the trial sends nothing (stalls)."""
         ...
@@ -36,49 +94,75 @@ class TrialSource(Protocol):
         """The trial's worker started it (the stall clock starts here)."""
         ...
 
-    def run_folder(self, key: str) -> Path: ...
+    def run_folder(self, key: str) -> Path:
+        """Where the trial keeps its files; Tune's trial folder is named after it."""
+        ...
 
-    def finish(self, key: str, error: str | None = None) -> None: ...
+    def resume_from(self, key: str) -> str | None:
+        """The checkpoint the trial goes on from, if any."""
+        ...
 
+    def checkpointed(self, key: str, report: int, path: str) -> None:
+        """The trial's ``report``-th report (0-based) saved a checkpoint at ``path``."""
+        ...
 
-# A plain script's trial is told where to keep its output beside its params (and drops it
-# before building the command line); the driver finds its process there after the trial.
-LOG_DIR = "rescue_log_dir"
+    def finish(self, key: str, error: str | None = None) -> None:
+        """The trial ended: by itself, stopped at the loop's request, or with ``error``."""
+        ...
 
 
 class _LoopSearcher(Searcher):
-    """Configs come from the loop (and its Optuna study); Tune only schedules them."""
+    """Configs come from the loop (and its Optuna study); Tune only schedules them, at most
+    ``parallel`` at a time. The count is kept here rather than by Tune's ConcurrencyLimiter,
+    which is never told of a trial Tune fails before it starts (a reused worker that could not
+    be reset) and would then hold its slot for good; the callback below tells of every end."""
 
-    def __init__(self, loop: TrialSource | None, with_log_dir: bool = False) -> None:
+    def __init__(self, loop: TrialSource | None, parallel: int = 1) -> None:
         super().__init__()
-        self.loop = loop
-        self.with_log_dir = with_log_dir
+        self.loop, self.parallel = loop, parallel
+        self.running: set[str] = set()
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True  # the loop has its own objective and space
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        config = self.loop.suggest(trial_id) if self.loop is not None else None
-        if config is None:
+        if len(self.running) >= self.parallel:
+            return None  # Tune asks again at its next step
+        params = self.loop.suggest(trial_id) if self.loop is not None else None
+        if params is None:
             return Searcher.FINISHED
-        if self.with_log_dir:
-            config = {**config, LOG_DIR: str(self.loop.run_folder(trial_id))}  # type: ignore[union-attr]
-        return config
+        if isinstance(params, Wait):
+            return None
+        self.running.add(trial_id)
+        return with_settings(
+            params,
+            log_dir=str(self.loop.run_folder(trial_id)),  # type: ignore[union-attr]
+            resume_from=self.loop.resume_from(trial_id),  # type: ignore[union-attr]
+        )
 
     def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
         pass  # the callback below, which also sees the error, tells the loop
 
     def save(self, checkpoint_path: str) -> None:
-        pass  # the study is the sweep's state; Tune's experiment restore is not used
+        pass  # the loop keeps its own state; Tune's experiment restore is not used
 
     def restore(self, checkpoint_path: str) -> None:
         pass
 
+    def ended(self, trial_id: str) -> None:
+        self.running.discard(trial_id)
+
     def __reduce__(self):  # Tune pickles its tune config; the copy is inert
-        return (_LoopSearcher, (None, self.with_log_dir))
+        return (_LoopSearcher, (None, self.parallel))
 
 
-class _SweepStopper(tune.Stopper):
+def trial_folder(trial: Trial) -> str:
+    """A trial's folder is named after its run's (``run-007``)."""
+    log_dir = (trial.config.get(RUN_KEY) or {}).get("log_dir")
+    return Path(log_dir).name if log_dir else trial.trial_id
+
+
+class _LoopStopper(tune.Stopper):
     def __init__(self, loop: TrialSource | None, interrupt: Interrupt | None = None) -> None:
         self.loop, self.interrupt = loop, interrupt
         self._last: dict[str, int] = {}
@@ -107,7 +191,7 @@ class _SweepStopper(tune.Stopper):
         return self.interrupt is not None and self.interrupt.requested
 
     def __reduce__(self):  # Tune pickles its run config; the copy is inert
-        return (_SweepStopper, (None,))
+        return (_LoopStopper, (None,))
 
 
 Kill = Callable[[Any], None]
@@ -117,8 +201,8 @@ def _kill_actor(actor: Any) -> None:
     ray.kill(actor, no_restart=True)
 
 
-class _SweepCallback(tune.Callback):
-    """Ends stalled trials and tells the loop how each trial ended.
+class _LoopCallback(tune.Callback):
+    """Ends stalled trials, passes on checkpoints and tells the loop how each trial ended.
 
     A stalled trial cannot be stopped the way a diagnosed one is: its actor is blocked in
     ``train()`` waiting for a result that never comes, so it runs no ``stop`` or ``reset``,
@@ -126,17 +210,24 @@ class _SweepCallback(tune.Callback):
     hand it, cached for reuse, to the next trial, whose reset then waits on the hang. So the
     callback kills the actor: Tune sees the actor die, records the trial as failed without
     reusing the actor and starts the next trial on a fresh one; the loop hears of it as a stop.
+
+    Checkpoints are heard of from the result that carried them, as Tune names them
+    (``checkpoint_dir_name``, set by the worker once the folder is in storage): no folder
+    listing on the per-report path, and exact for any storage Tune accepts.
     """
 
     def __init__(
         self,
         loop: TrialSource | None,
-        stopper: _SweepStopper | None = None,
+        stopper: _LoopStopper | None = None,
         kill: Kill = _kill_actor,
+        locate: Callable[[str], str] = str,
+        searcher: _LoopSearcher | None = None,
     ) -> None:
         self.loop = loop
-        self.stopper = stopper if stopper is not None else _SweepStopper(None)
-        self.kill = kill
+        self.stopper = stopper if stopper is not None else _LoopStopper(None)
+        self.searcher = searcher
+        self.kill, self.locate = kill, locate
         self._ended: set[str] = set()
 
     def on_step_begin(self, iteration: int, trials: Iterable[Trial], **info) -> None:
@@ -166,21 +257,31 @@ class _SweepCallback(tune.Callback):
         if self.loop is not None:
             self.loop.started(trial.trial_id)
 
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        name = result.get("checkpoint_dir_name")
+        if self.loop is not None and name:
+            path = self.locate(f"{trial.path}/{name}")
+            self.loop.checkpointed(trial.trial_id, last_report(result), path)
+
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._ended.add(trial.trial_id)
-        _stop_leftover_process(trial)
+        self._end(trial)
         if self.loop is not None and not self._cut_short(trial):
             self.loop.finish(trial.trial_id)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._ended.add(trial.trial_id)
-        _stop_leftover_process(trial)
+        self._end(trial)
         if self.loop is None or self._cut_short(trial):
             return
         if trial.trial_id in self.stopper.killed:
             self.loop.finish(trial.trial_id)  # the death of the actor we killed: a stop
         else:
             self.loop.finish(trial.trial_id, _error_text(trial))
+
+    def _end(self, trial: Any) -> None:
+        self._ended.add(trial.trial_id)
+        if self.searcher is not None:
+            self.searcher.ended(trial.trial_id)
+        _stop_leftover_process(trial)
 
     def _cut_short(self, trial: Any) -> bool:
         """Ended by Ctrl-C or SIGTERM, not by itself or by a diagnosis: the loop leaves it
@@ -189,12 +290,18 @@ class _SweepCallback(tune.Callback):
         return self.stopper.interrupted and key not in self.stopper.stopped | self.stopper.killed
 
     def __reduce__(self):
-        return (_SweepCallback, (None,))
+        return (_LoopCallback, (None,))
+
+
+def stop_leftover(pid_file: Path) -> None:
+    """A trial killed outright cannot clean up after its script; the driver does (same host)."""
+    if pid_file.is_file():
+        stop_process_group(int(pid_file.read_text()))
 
 
 def _stop_leftover_process(trial: Any) -> None:
     """A plain script's process group outlives a trial stopped or killed outright."""
-    log_dir = (getattr(trial, "config", None) or {}).get(LOG_DIR)
+    log_dir = ((getattr(trial, "config", None) or {}).get(RUN_KEY) or {}).get("log_dir")
     if log_dir:
         stop_leftover(Path(log_dir) / PID_FILE)
 
@@ -208,56 +315,45 @@ def _error_text(trial: Any) -> str:
     return user_traceback(str(error)) if error else "the trial failed without a traceback"
 
 
-def run_sweep_trial(config: dict[str, Any], *, script: str, entry: str) -> None:
-    """The trainable: Tune reuses a worker for the next trial (a fresh one costs seconds of
-    imports), so the last trial's ``rescue.watch`` hooks are dropped first."""
-    clear_report_sources()
-    run_user_train(config, script=script, entry=entry)
-
-
-def run_sweep_command(config: dict[str, Any], *, spec: CommandSpec) -> None:
-    """The trainable of a plain script: its params as flags, its output in its run folder."""
-    params = dict(config)
-    log_dir = params.pop(LOG_DIR)
-    run_command(params, spec=spec, log_dir=log_dir)
-
-
-def run_sweep(
-    runner: RayRunner,
+def run_experiment(
     loop: TrialSource,
     name: str,
+    storage_path: str,
+    resources: dict[str, float],
     script: str,
     entry: str,
     n_trials: int,
-    parallel: int,
+    parallel: int = 1,
     command: CommandSpec | None = None,
     interrupt: Interrupt | None = None,
+    locate: Callable[[str], str] = str,
 ) -> None:
-    """Run up to ``n_trials`` trials of ``train(config)`` (or of ``command``, a plain
-    script), ``parallel`` at a time, each with the runner's per-trial resources; a requested
-    ``interrupt`` stops them all."""
+    """Run up to ``n_trials`` trials of ``train(config)`` (or of ``command``, a plain script)
+    that ``loop`` suggests, ``parallel`` at a time, each with ``resources``; a requested
+    ``interrupt`` stops them all; ``locate`` turns a checkpoint's path into where it is."""
     if command is not None:
-        function = tune.with_parameters(run_sweep_command, spec=command)
+        function = tune.with_parameters(command_trial, spec=command)
     else:
-        function = tune.with_parameters(run_sweep_trial, script=script, entry=entry)
-    stopper = _SweepStopper(loop, interrupt)
+        function = tune.with_parameters(train_trial, script=script, entry=entry)
+    stopper = _LoopStopper(loop, interrupt)
+    searcher = _LoopSearcher(loop, parallel)
     tuner = tune.Tuner(
-        tune.with_resources(function, runner.resources),
+        tune.with_resources(function, resources),
         param_space={},
         tune_config=tune.TuneConfig(
-            search_alg=_LoopSearcher(loop, with_log_dir=command is not None),
+            search_alg=searcher,
             num_samples=n_trials,
-            max_concurrent_trials=parallel,
             # Reusing a worker saves seconds of imports per trial; a plain script's trial may
             # still be reading its stopped process's output when Tune resets the worker, which
             # then fails the next trial, so those get a fresh worker each.
             reuse_actors=command is None,
+            trial_dirname_creator=trial_folder,
         ),
         run_config=tune.RunConfig(
             name=name,
-            storage_path=runner.storage_path,
+            storage_path=storage_path,
             stop=stopper,
-            callbacks=[_SweepCallback(loop, stopper)],
+            callbacks=[_LoopCallback(loop, stopper, locate=locate, searcher=searcher)],
             verbose=0,
             log_to_file=True,
             # A failed trial (also one killed at a stall) ends rather than being retried by
