@@ -5,6 +5,11 @@ batches); and under rescue (Ray Tune + streaming + detectors + Optuna, and the r
 the end). Repeated, alternating, medians reported, at two run lengths.
 
     python bench/overhead.py [--repeats 3] [--epochs 30,300]
+    python bench/overhead.py --processes [--repeats 3] [--epochs 1000]
+
+``--processes`` measures what a user sees instead: ``python train.py`` against
+``rescue train.py --config cfg.yaml``, each a fresh process, rescue starting its own Ray (its
+start-up included), alternating.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,13 +76,72 @@ def under_rescue(cfg_path, out):
     assert main([str(EXAMPLE / "train.py"), "--config", str(cfg_path), "--out", out, "-q"]) == 0
 
 
+def healthy_cfg(epochs: int, folder: Path) -> tuple[dict, Path]:
+    """The example's params at a healthy lr and ``epochs``, and a cfg.yaml for them."""
+    import yaml
+
+    cfg = yaml.safe_load((EXAMPLE / "cfg.yaml").read_text())
+    cfg["params"].update(lr=HEALTHY_LR, epochs=epochs)
+    # The example declares its 30-report length; here the run is as long as asked.
+    cfg.setdefault("budget", {})["reports_per_run"] = epochs
+    path = folder / f"cfg{epochs}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return dict(cfg["params"]), path
+
+
+def as_processes(repeats: int, epochs_list: list[int]) -> str:
+    """``python train.py`` vs ``rescue train.py``, fresh processes, alternating."""
+    tmp = Path(tempfile.mkdtemp())
+    rescue = [
+        sys.executable,
+        "-c",
+        "import sys; from rescue.cli.main import main; sys.exit(main(sys.argv[1:]))",
+    ]
+    lines = [
+        f"# Supervision overhead as a user sees it (healthy lstm_divergence run, lr {HEALTHY_LR}, "
+        f"fresh processes, {repeats} alternating repeats, {time.strftime('%Y-%m-%d')})",
+        "",
+        "| epochs | how | median wall s | min-max s | vs direct |",
+        "|---|---|---|---|---|",
+    ]
+    for epochs in epochs_list:
+        params, cfg_path = healthy_cfg(epochs, tmp)
+        argv = {
+            "python train.py (direct)": [sys.executable, str(SCRIPT)]
+            + [f"{k}={v}" for k, v in params.items()],
+            "rescue train.py (its own Ray)": rescue
+            + [str(SCRIPT), "--config", str(cfg_path), "-q", "--no-page"],
+        }
+        times: dict[str, list[float]] = {name: [] for name in argv}
+        for i in range(repeats):
+            for name, command in argv.items():
+                if name.startswith("rescue"):
+                    command = command + ["--out", str(tmp / f"r{epochs}-{i}")]
+                start = time.perf_counter()
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+                times[name].append(time.perf_counter() - start)
+        base = statistics.median(times["python train.py (direct)"])
+        for name, values in times.items():
+            m = statistics.median(values)
+            lines.append(
+                f"| {epochs} | {name} | {m:.2f} | {min(values):.2f}-{max(values):.2f} "
+                f"| {m / base:.2f}x |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", default="30,300", help="run lengths, comma-separated")
+    parser.add_argument("--epochs", default=None, help="run lengths, comma-separated")
+    parser.add_argument("--processes", action="store_true", help="fresh processes, own Ray")
     args = parser.parse_args()
     os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
-    import yaml
+    if args.processes:
+        text = as_processes(args.repeats, [int(e) for e in (args.epochs or "1000").split(",")])
+        print(text)
+        (ROOT / "bench" / "results" / "overhead_processes.md").write_text(text)
+        return
 
     tmp = Path(tempfile.mkdtemp())
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
@@ -88,14 +153,8 @@ def main() -> None:
         "| rescue - bare Ray Tune (batched) |",
         "|---|---|---|---|---|---|",
     ]
-    for epochs in (int(e) for e in args.epochs.split(",")):
-        cfg = yaml.safe_load((EXAMPLE / "cfg.yaml").read_text())
-        cfg["params"].update(lr=HEALTHY_LR, epochs=epochs)
-        # The example declares its 30-report length; here the run is as long as asked.
-        cfg.setdefault("budget", {})["reports_per_run"] = epochs
-        params = dict(cfg["params"])
-        cfg_path = tmp / f"cfg{epochs}.yaml"
-        cfg_path.write_text(yaml.safe_dump(cfg))
+    for epochs in (int(e) for e in (args.epochs or "30,300").split(",")):
+        params, cfg_path = healthy_cfg(epochs, tmp)
         each, batched = "bare Ray Tune, a result per report", "bare Ray Tune (batched)"
         times: dict[str, list[float]] = {"direct": [], each: [], batched: [], "rescue": []}
         for i in range(args.repeats):

@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
 def test_a_diverging_run_is_stopped_early_and_rescued_by_a_learning_rate_cut(tmp_path):
     # A step takes 10 ms, as a bigger model's would: reports travel in batches of at most
     # 0.25 s, so a run much faster than that would end before any stop could reach it.
-    slowed = DIVERGING.replace("seed: 0}", "seed: 0, step_seconds: 0.01}")
+    timing = tmp_path / "timing.txt"  # each run notes its process when it starts
+    slowed = DIVERGING.replace("seed: 0}", f"seed: 0, step_seconds: 0.01, timing: '{timing}'}}")
     code, report, out = run_rescue(tmp_path, slowed, extra=["--quiet"])
     assert code == 0
     assert report["outcome"] == "rescued"
@@ -45,6 +46,13 @@ def test_a_diverging_run_is_stopped_early_and_rescued_by_a_learning_rate_cut(tmp
     assert states[-1] == optuna.trial.TrialState.COMPLETE
     assert study.trials[0].user_attrs["remedy"]["name"] == "lr_cut"
     assert study.trials[0].intermediate_values  # the stream, as Optuna sees it
+
+    # The runs were the trials of one Ray Tune experiment, in one reused worker process.
+    trials = sorted((out / "ray").glob("*/run-*"))
+    assert [t.name for t in trials] == [f"run-{r['run']:03d}" for r in report["runs"]]
+    assert len({t.parent for t in trials}) == 1
+    starts = [line.split()[0] for line in timing.read_text().splitlines() if " start " in line]
+    assert len(starts) == len(report["runs"]) and len({s.split(".")[0] for s in starts}) == 1
 
 
 def test_a_healthy_first_run_is_left_alone(tmp_path):
