@@ -4,6 +4,7 @@ import statistics
 
 from rescue.detectors.base import Detector, check_count, check_fraction
 from rescue.detectors.findings import Finding
+from rescue.detectors.spread import pstdev
 from rescue.detectors.stream import MetricStream
 
 
@@ -64,7 +65,7 @@ class Oscillation(Detector):
                 continue
             slope, intercept = statistics.linear_regression(range(len(values)), values)
             residuals = [v - (slope * i + intercept) for i, v in enumerate(values)]
-            swing = statistics.pstdev(residuals) / mean
+            swing = pstdev(residuals) / mean
             drift = abs(slope * len(values)) / mean
             stalled = mean > self.progress * series.first_level
             if not (swing > self.amplitude and drift < self.flat and stalled):

@@ -4,6 +4,7 @@ import statistics
 
 from rescue.detectors.base import Detector, check_count, check_flag, check_fraction
 from rescue.detectors.findings import Finding
+from rescue.detectors.spread import pstdev
 from rescue.detectors.stream import MetricStream
 
 
@@ -67,7 +68,7 @@ class StuckConstant(Detector):
             target = stream.targets.get(series.name)
             if mean == 0 or (target is not None and target.met_by(mean)):
                 continue  # flat at a level that meets its target is done, not stuck
-            spread = statistics.pstdev(values) / abs(mean)
+            spread = pstdev(values) / abs(mean)
             if spread >= self.tolerance or (spread > self.exact and not merely_flat):
                 continue
             slope = statistics.linear_regression(range(len(values)), values).slope
