@@ -216,7 +216,24 @@ def test_a_sick_trial_can_be_rescued_in_place_with_the_policy_remedy(tmp_path, w
         assert parent.outcome == "diagnosed" and parent.remedy["name"] == "lr_cut"
         assert rescue.config["lr"] < parent.config["lr"] / 2 + 1e-12
         assert parent.remedy["changes"]["lr"] == [parent.config["lr"], rescue.config["lr"]]
+        # Recorded as a rescue records its remedies (engine.record.remedy_entry).
+        assert parent.remedy["restart"] == "fresh" and parent.remedy["why"]
     assert len(report.runs) == 12  # rescues count against the budget
+
+
+def test_a_trials_checkpoints_are_recorded_as_their_reports_name_them(tmp_path, write_cfg):
+    loop, _ = make_loop(tmp_path, write_cfg, 1)
+    loop.suggest("t")
+    for step in range(8):
+        loop.on_report("t", {"loss": 1.0 / (step + 1)})
+        if step % 4 == 3:
+            loop.checkpointed("t", step, f"/store/sweep/run-000/checkpoint_{step // 4:06d}")
+    loop.finish("t")
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["runs"][0]["checkpoints"] == [
+        [3, "/store/sweep/run-000/checkpoint_000000"],
+        [7, "/store/sweep/run-000/checkpoint_000001"],
+    ]
 
 
 def test_no_healthy_trial_meeting_success_exits_3_and_says_why(tmp_path, write_cfg):

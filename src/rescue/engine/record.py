@@ -6,12 +6,29 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rescue import strict_json
 from rescue.detectors.findings import Finding
 
+if TYPE_CHECKING:
+    from rescue.policy import Choice, Policy
+
 Outcome = Literal["healthy", "rescued", "not_rescued", "running", "interrupted"]
+
+
+def remedy_entry(choice: Choice, policy: Policy, verdict: Finding) -> dict[str, Any]:
+    """A run's ``remedy`` as report.json records it, for a rescue's restart and a sweep's
+    in-place rescue alike; ``changes`` is filled when the next run starts."""
+    return {
+        "name": choice.named(policy),
+        "for": verdict.signature,
+        "role": choice.remedy.role if choice.remedy else None,
+        "restart": choice.restart,
+        "why": choice.why,
+        "search_space": {k: repr(v) for k, v in choice.space.items()},
+        "changes": {},
+    }
 
 
 @dataclass

@@ -17,14 +17,13 @@ from optuna.trial import TrialState
 from rescue import layout
 from rescue.config import RescueConfig
 from rescue.detectors.course import course_of
-from rescue.detectors.findings import Finding
 from rescue.detectors.health import health_basis
 from rescue.detectors.run_watch import RunWatch
 from rescue.detectors.stream import MetricStream
 from rescue.engine.display import Display
 from rescue.engine.lane import Execution
 from rescue.engine.ray_runner import RayRunner
-from rescue.engine.record import RescueReport, RunRecord
+from rescue.engine.record import RescueReport, RunRecord, remedy_entry
 from rescue.engine.resume import Continuation, Progress, resume_entry
 from rescue.kinds import MetricKinds
 from rescue.policy import CannotRemedy, Choice, Evidence, Observation, Policy, choose, read_side
@@ -155,7 +154,7 @@ class Supervisor:
                 if record.verdict.signature == "misconfigured":
                     self.report.summary = f"misconfigured: {record.verdict.reason}"
                 break
-            record.remedy = self._remedy_entry(choice, record.verdict)
+            record.remedy = remedy_entry(choice, self.policy, record.verdict)
             self._finish_trial(trial, record, watch, remedy=record.remedy)
             self.tried[(record.verdict.signature, choice.name)] += 1
             search = choice.space
@@ -416,17 +415,6 @@ class Supervisor:
             },
             healthy=record.verdict is None,
         )
-
-    def _remedy_entry(self, choice: Choice, verdict: Finding) -> dict[str, Any]:
-        return {
-            "name": choice.named(self.policy),
-            "for": verdict.signature,
-            "role": choice.remedy.role if choice.remedy else None,
-            "restart": choice.restart,
-            "why": choice.why,
-            "search_space": {k: repr(v) for k, v in choice.space.items()},
-            "changes": {},
-        }
 
     def _resume_point(self, choice: Choice, record: RunRecord) -> str | None:
         if choice.restart != "checkpoint" or record.verdict is None:

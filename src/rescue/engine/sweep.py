@@ -23,7 +23,7 @@ from rescue.config import Domain, RescueConfig, Target
 from rescue.detectors.findings import Finding
 from rescue.detectors.run_watch import RunWatch
 from rescue.detectors.stream import MetricStream
-from rescue.engine.record import RescueReport, RunRecord
+from rescue.engine.record import RescueReport, RunRecord, remedy_entry
 from rescue.errors import RescueError
 from rescue.kinds import MetricKinds
 from rescue.policy import (
@@ -529,14 +529,7 @@ class SweepLoop:
         choice = self._remedy_for(trial)
         if choice is None:
             return
-        verdict = trial.verdict
-        trial.remedy = {
-            "name": choice.named(self.policy),
-            "for": verdict.signature,
-            "role": choice.remedy.role if choice.remedy else None,
-            "search_space": {k: repr(v) for k, v in choice.space.items()},
-            "changes": {},
-        }
+        trial.remedy = remedy_entry(choice, self.policy, trial.verdict)
         self.rescues.append((trial, choice))
 
     def _rescue_space(self, parent: SweepTrial, choice: Choice) -> tuple[dict, dict]:
