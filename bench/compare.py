@@ -53,8 +53,9 @@ from ray import tune  # noqa: E402
 from ray.tune.schedulers import ASHAScheduler  # noqa: E402
 from ray.tune.search.basic_variant import BasicVariantGenerator  # noqa: E402
 
-from rescue import reporting  # noqa: E402
+from per_report import each_report_train  # noqa: E402
 from rescue.config import Knob, RescueConfig, Target, load_config  # noqa: E402
+from rescue.worker import reporting  # noqa: E402
 from rescue.worker.entrypoint import load_entry  # noqa: E402
 from rescue.worker.reporting import Metrics, install_sink  # noqa: E402
 
@@ -227,11 +228,9 @@ def oracle(sc: Scenario, seed: int) -> Outcome:
 def oracle_ray(sc: Scenario, seed: int, storage: Path) -> Outcome:
     """The same healthy run as one Ray Tune trial: what a run costs with Tune's start-up, the
     like-for-like wall-time yardstick for rescue and asha."""
-    from rescue.worker.tune_sink import run_user_train
-
     params = {**sc.params(seed), **HEALTHY[sc.name]}
     stopper = _SuccessStopper(dict(sc.config.success), run_length=0)
-    trainable = tune.with_parameters(run_user_train, script=str(sc.script), entry="train")
+    trainable = tune.with_parameters(each_report_train, script=str(sc.script), entry="train")
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": sc.config.ray.cpus_per_run}),
         param_space=params,
@@ -360,8 +359,6 @@ def asha_grace(run_length: int) -> int:
 
 
 def asha(sc: Scenario, seed: int, run_length: int, storage: Path) -> Outcome:
-    from rescue.worker.tune_sink import run_user_train
-
     metric, target = sc.objective
     base = sc.params(seed)
     space = {**base, **{n: tune_domain(k, base[n]) for n, k in sc.config.knobs.items()}}
@@ -376,7 +373,7 @@ def asha(sc: Scenario, seed: int, run_length: int, storage: Path) -> Outcome:
         points_to_evaluate=[sc.config.knob_values(base)], max_concurrent=1, random_state=seed
     )
     stopper = _SuccessStopper(dict(sc.config.success), run_length)
-    trainable = tune.with_parameters(run_user_train, script=str(sc.script), entry="train")
+    trainable = tune.with_parameters(each_report_train, script=str(sc.script), entry="train")
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": sc.config.ray.cpus_per_run}),
         param_space=space,
@@ -638,12 +635,13 @@ def choices(scenarios: list[Scenario], run_lengths: dict[str, int]) -> list[str]
         "`num_samples = restarts + 1`, one trial at a time (`max_concurrent=1`); a `Stopper` "
         "ends the "
         "experiment when a trial completes a full run meeting `success`. Under Ray Tune, "
-        "reports via `rescue.worker.tune_sink.run_user_train` (as rescue's own runs).",
+        "one Tune result per `rescue.report` (`bench/per_report.py`), as a script written for "
+        "Ray Tune reports, so that ASHA's `training_iteration` counts reports.",
         "- **pbt**: `PopulationBasedTraining` needs a `train` that resumes from a checkpoint "
         "(`rescue.get_checkpoint()`); where it doesn't, the table says so and nothing runs.",
         "- **retry**: the broken params again with `seed + 1000 k`, k = 0, 1, ...; in-process.",
         "- **oracle_ray**: the oracle's run as one Ray Tune trial (bare `Tuner`, "
-        "`rescue.worker.tune_sink.run_user_train`): the wall-time yardstick for the Ray "
+        "`bench/per_report.py`): the wall-time yardstick for the Ray "
         "contenders.",
         "- **oracle**: one in-process run with the known fix: "
         + "; ".join(f"{sc.name} {HEALTHY.get(sc.name, 'unknown')}" for sc in scenarios)

@@ -26,6 +26,8 @@ from pathlib import Path
 import ray
 from ray import tune
 
+from per_report import each_report_train
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "lstm_divergence"
 SCRIPT = EXAMPLE / "train.py"
@@ -37,22 +39,6 @@ def direct(params):
     from rescue.worker.entrypoint import load_entry
 
     load_entry(EXAMPLE / "train.py", "train")(params)
-
-
-def each_report_train(config, *, script, entry):
-    """``train(config)`` with one Ray Tune result per ``rescue.report``."""
-    from rescue.worker.entrypoint import load_entry
-    from rescue.worker.reporting import install_sink
-
-    class EachReport:
-        def report(self, metrics, checkpoint):
-            tune.report(dict(metrics))
-
-        def get_checkpoint(self, weights_only=True):
-            return None
-
-    install_sink(EachReport())
-    load_entry(script, entry)(dict(config))
 
 
 def bare_tune_of(script, params, storage, batched=True):
