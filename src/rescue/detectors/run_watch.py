@@ -31,7 +31,7 @@ ReportListener = Callable[[int, Metrics, list[Finding]], None]
 
 
 class RunWatch:
-    """The :class:`~rescue.engine.ray_runner.RunWatcher` of one run."""
+    """The :class:`~rescue.engine.lane.RunWatcher` of one run."""
 
     def __init__(
         self,
