@@ -293,17 +293,13 @@ class _LoopCallback(tune.Callback):
         return (_LoopCallback, (None,))
 
 
-def stop_leftover(pid_file: Path) -> None:
-    """A trial killed outright cannot clean up after its script; the driver does (same host)."""
-    if pid_file.is_file():
-        stop_process_group(int(pid_file.read_text()))
-
-
 def _stop_leftover_process(trial: Any) -> None:
-    """A plain script's process group outlives a trial stopped or killed outright."""
+    """A plain script's process group outlives a trial stopped or killed outright, which
+    cannot clean up after it; the driver does (same host)."""
     log_dir = ((getattr(trial, "config", None) or {}).get(RUN_KEY) or {}).get("log_dir")
-    if log_dir:
-        stop_leftover(Path(log_dir) / PID_FILE)
+    pid_file = Path(log_dir) / PID_FILE if log_dir else None
+    if pid_file is not None and pid_file.is_file():
+        stop_process_group(int(pid_file.read_text()))
 
 
 def _error_text(trial: Any) -> str:

@@ -45,7 +45,6 @@ class RayRunner:
         self.interrupt = interrupt
         self._started_here = False
         self._lane: Lane | None = None
-        self._lane_key: tuple[str, str, CommandSpec | None] | None = None
 
     @classmethod
     def for_output(
@@ -182,11 +181,10 @@ class RayRunner:
         )
 
     def _lane_for(self, script: str, entry: str, command: CommandSpec | None) -> Lane:
-        key = (script, entry, command)
-        if self._lane is None or self._lane_key != key:
-            if self._lane is not None:
-                self._lane.close()
-            self._lane_key = key
+        lane = self._lane
+        if lane is None or (lane.script, lane.entry, lane.command) != (script, entry, command):
+            if lane is not None:
+                lane.close()
             self._lane = Lane(
                 f"rescue-{time.strftime('%Y%m%d-%H%M%S')}",
                 self.storage_path,
