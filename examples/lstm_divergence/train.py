@@ -25,14 +25,15 @@ def make_signal(gen: torch.Generator, length: int, noise: float):
 
 
 class Extractor(torch.nn.Module):
-    def __init__(self, hidden: int) -> None:
+    def __init__(self, hidden: int, dropout: float) -> None:
         super().__init__()
         self.lstm = torch.nn.LSTM(1, hidden, num_layers=1)
+        self.drop = torch.nn.Dropout(dropout) if dropout > 0 else torch.nn.Identity()
         self.head = torch.nn.Linear(hidden, 1)
 
     def forward(self, x):
         out, _ = self.lstm(x)
-        return self.head(out)
+        return self.head(self.drop(out))
 
 
 def mse(model, data) -> float:
@@ -47,18 +48,25 @@ def train(config: dict) -> None:
     length, noise = config["length"], config["noise"]
     train_eval = [make_signal(gen, length, noise) for _ in range(config["eval_samples"])]
     test = [make_signal(gen, length, noise) for _ in range(config["eval_samples"])]
-    model = Extractor(config["hidden"])
-    opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
+    model = Extractor(config["hidden"], config["dropout"])
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=config["lr"],
+        momentum=config["momentum"],
+        weight_decay=config["weight_decay"],
+    )
     for _epoch in range(config["epochs"]):
+        model.train()
         losses, norms = [], []
         for _ in range(config["samples_per_epoch"]):
             x, y = make_signal(gen, length, noise)  # per-sample randomisation, batch size 1
             loss = torch.mean((model(x) - y) ** 2)
             opt.zero_grad()
             loss.backward()
-            norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)))
+            norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])))
             opt.step()
             losses.append(float(loss))
+        model.eval()
         rescue.report(
             loss=sum(losses) / len(losses),
             train_mse=mse(model, train_eval),

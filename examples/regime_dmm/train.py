@@ -145,7 +145,9 @@ def train(config: dict) -> None:
     _, train_x = simulate(config["train_length"], gen)
     eval_regimes, eval_x = simulate(config["eval_length"], gen)
     model = RegimeDMM(k, config["hidden"], config["kernel"], config["input_norm"])
-    opt = torch.optim.Adam(model.parameters(), lr=config["lr"])
+    opt = torch.optim.Adam(
+        model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"]
+    )
     sums = torch.zeros(3)
     for step in range(1, config["steps"] + 1):
         model.train()
