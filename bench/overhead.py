@@ -8,8 +8,12 @@ the end). Repeated, alternating, medians reported, at two run lengths.
     python bench/overhead.py --processes [--repeats 3] [--epochs 1000]
 
 ``--processes`` measures what a user sees instead: ``python train.py`` against
-``rescue train.py --config cfg.yaml``, each a fresh process, rescue starting its own Ray (its
-start-up included), alternating.
+``rescue train.py --config cfg.yaml`` (the console script, report page drawn), each a fresh
+process, rescue starting its own Ray (its start-up included), alternating. ``--before SRC``
+adds the same command run from another checkout's ``src`` (an earlier version), in the same
+alternation, for a side-by-side comparison.
+
+    python bench/overhead.py --processes --epochs 1700 --before /tmp/old/src
 """
 
 from __future__ import annotations
@@ -75,36 +79,45 @@ def healthy_cfg(epochs: int, folder: Path) -> tuple[dict, Path]:
     return dict(cfg["params"]), path
 
 
-def as_processes(repeats: int, epochs_list: list[int]) -> str:
+# What the `rescue` console script runs, also for a version from before it had `run`.
+CONSOLE = (
+    "import sys, rescue.cli.main as m; "
+    "sys.exit(m.run() if hasattr(m, 'run') else m.main(sys.argv[1:]))"
+)
+
+
+def as_processes(repeats: int, epochs_list: list[int], page: bool, before: Path | None) -> str:
     """``python train.py`` vs ``rescue train.py``, fresh processes, alternating."""
     tmp = Path(tempfile.mkdtemp())
-    rescue = [
-        sys.executable,
-        "-c",
-        "import sys; from rescue.cli.main import main; sys.exit(main(sys.argv[1:]))",
-    ]
+    rescue = [sys.executable, "-c", CONSOLE]
+    env_before = {**os.environ, "PYTHONPATH": str(before)} if before else None
     lines = [
         f"# Supervision overhead as a user sees it (healthy lstm_divergence run, lr {HEALTHY_LR}, "
-        f"fresh processes, {repeats} alternating repeats, {time.strftime('%Y-%m-%d')})",
+        f"fresh processes, {repeats} alternating repeats, {time.strftime('%Y-%m-%d')}; "
+        f"{'report page drawn' if page else '--no-page'})",
         "",
         "| epochs | how | median wall s | min-max s | vs direct |",
         "|---|---|---|---|---|",
     ]
     for epochs in epochs_list:
         params, cfg_path = healthy_cfg(epochs, tmp)
+        options = [str(SCRIPT), "--config", str(cfg_path), "-q"]
+        options += [] if page else ["--no-page"]
         argv = {
             "python train.py (direct)": [sys.executable, str(SCRIPT)]
             + [f"{k}={v}" for k, v in params.items()],
-            "rescue train.py (its own Ray)": rescue
-            + [str(SCRIPT), "--config", str(cfg_path), "-q", "--no-page"],
+            "rescue train.py (its own Ray)": rescue + options,
         }
+        if before:
+            argv[f"rescue train.py, from {before}"] = rescue + options
         times: dict[str, list[float]] = {name: [] for name in argv}
         for i in range(repeats):
-            for name, command in argv.items():
+            for k, (name, command) in enumerate(argv.items()):
                 if name.startswith("rescue"):
-                    command = command + ["--out", str(tmp / f"r{epochs}-{i}")]
+                    command = command + ["--out", str(tmp / f"r{epochs}-{i}-{k}")]
+                env = env_before if name.endswith(str(before)) else None
                 start = time.perf_counter()
-                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
                 times[name].append(time.perf_counter() - start)
         base = statistics.median(times["python train.py (direct)"])
         for name, values in times.items():
@@ -121,10 +134,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", default=None, help="run lengths, comma-separated")
     parser.add_argument("--processes", action="store_true", help="fresh processes, own Ray")
+    parser.add_argument("--no-page", action="store_true", help="--processes: rescue --no-page")
+    parser.add_argument("--before", type=Path, help="--processes: also an earlier version's src")
     args = parser.parse_args()
     os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
     if args.processes:
-        text = as_processes(args.repeats, [int(e) for e in (args.epochs or "1000").split(",")])
+        epochs = [int(e) for e in (args.epochs or "1000").split(",")]
+        text = as_processes(args.repeats, epochs, not args.no_page, args.before)
         print(text)
         (ROOT / "bench" / "results" / "overhead_processes.md").write_text(text)
         return

@@ -8,6 +8,7 @@ import math
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -294,18 +295,41 @@ def test_an_outdir_without_runs_is_a_one_line_error_with_exit_2(tmp_path, capsys
 
 
 def test_a_rendering_failure_costs_the_page_not_report_json(tmp_path, monkeypatch, capsys):
-    from rescue.engine.supervisor import Supervisor
     from rescue.page import writer as report_writer
+    from rescue.page.meanwhile import page_drawn_meanwhile
 
     def broken(out):
         raise RuntimeError("no fonts")
 
     monkeypatch.setattr(report_writer, "write_report", broken)
-    supervisor = object.__new__(Supervisor)  # only its output folder is needed here
-    supervisor.out = tmp_path
-    supervisor._render()
+    with page_drawn_meanwhile(tmp_path):
+        pass
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "warning: report.html not written" in err and "no fonts" in err
+
+
+def test_the_page_is_drawn_while_ray_stops_and_waited_for(tmp_path, monkeypatch):
+    import threading
+
+    from rescue.page import writer as report_writer
+    from rescue.page.meanwhile import page_drawn_meanwhile
+
+    started, drawn = threading.Event(), []
+
+    def slow(out):
+        started.set()
+        time.sleep(0.3)
+        drawn.append(out)
+
+    monkeypatch.setattr(report_writer, "write_report", slow)
+    with page_drawn_meanwhile(tmp_path):
+        # The body (Ray's shutdown) runs while the page is drawn, not before or after it.
+        assert started.wait(5)
+        assert drawn == []
+    assert drawn == [tmp_path]  # and the page is finished when the block ends
+    with page_drawn_meanwhile(tmp_path, draw=False):
+        pass
+    assert drawn == [tmp_path]
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from rescue.cli.startup import (
     check_resumable,
@@ -288,11 +288,13 @@ def _supervise(
     from rescue.engine.ray_runner import RayRunner
     from rescue.engine.supervisor import Supervisor
     from rescue.mirror.base import Displays, open_mirrors
+    from rescue.page.meanwhile import page_drawn_meanwhile
 
     cfg = job.config
     mirrors = open_mirrors(cfg.mirror, f"{job.script.stem} ({out})")
     interrupt = Interrupt()
     runner = RayRunner.for_output(out, address, cfg.ray, interrupt)
+    report = None
     with interrupt:  # a signal while Ray starts interrupts the first run
         try:
             runner.start()
@@ -300,11 +302,13 @@ def _supervise(
             console = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
             display = Displays(console, mirrors)
             supervisor = Supervisor(
-                job, policy, runner, study, out, display, saved.report if saved else None, page
+                job, policy, runner, study, out, display, saved.report if saved else None
             )
             report = supervisor.rescue(saved.progress if saved else None)
         finally:
-            runner.shutdown()
+            ended = report is not None and report.outcome != "interrupted"
+            with page_drawn_meanwhile(out, draw=page and ended):
+                runner.shutdown()
     code = interrupt.exit_code if report.outcome == "interrupted" else report.exit_code
     if not quiet or code:
         # The last line says why, also in quiet mode when nothing was rescued: job logs end there.
@@ -364,5 +368,18 @@ def _report(argv: list[str]) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The console script: :func:`main`, then exit without tearing the interpreter down.
+
+    By the time ``main`` returns, everything rescue writes is closed and Ray is stopped. The
+    teardown that is left, of the modules Ray and its gRPC loaded, takes about a second of every
+    command's wall time here (bench/results/overhead_processes.md) and writes nothing.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -5,7 +5,6 @@ the budget is spent."""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -50,12 +49,10 @@ class Supervisor:
         out: Path,
         display: Display,
         report: RescueReport | None = None,
-        page: bool = True,
     ) -> None:
-        """``report``: the runs so far, when resuming (see :mod:`rescue.engine.resume`); ``page``:
-        whether to draw report.html and plots/ at the end (``rescue report`` can later)."""
+        """``report``: the runs so far, when resuming (see :mod:`rescue.engine.resume`)."""
         self.job, self.policy, self.runner, self.study = job, policy, runner, study
-        self.out, self.display, self.page = out, display, page
+        self.out, self.display = out, display
         self.knobs = job.config.knobs
         self._polarities = {n: self.policy.polarity(k.role) for n, k in self.knobs.items()}
         self.evidence = Evidence()
@@ -169,8 +166,6 @@ class Supervisor:
         if self.report.outcome == "running":
             self.report.outcome = "not_rescued"
         self._save()
-        if self.page:
-            self._render()
         self.display.finished(self.report)
         return self.report
 
@@ -455,16 +450,6 @@ class Supervisor:
                 pending, self.job.entry, self.job.command, self.study.seed, self.runner.address
             )
         self.report.write(self.out / layout.REPORT_JSON)
-
-    def _render(self) -> None:
-        """report.html and plots/ from what was just saved; report.json is already written,
-        so a rendering failure costs the page and nothing else."""
-        try:
-            from rescue.page.writer import write_report  # matplotlib only when needed
-
-            write_report(self.out)
-        except Exception as exc:
-            print(f"rescue: warning: report.html not written: {exc!r}", file=sys.stderr)
 
 
 def middle_of(search: dict[str, Any]) -> dict[str, Any]:
