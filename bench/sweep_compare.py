@@ -87,7 +87,7 @@ class _TrialSink:
 def plain_optuna(trials: int, seed: int) -> list[dict]:
     import optuna
 
-    from rescue.search.sweep_study import startup_trials
+    from rescue.search.study import startup_trials
     from rescue.worker.entrypoint import load_entry
     from rescue.worker.reporting import install_sink
 

@@ -5,8 +5,7 @@ import io
 
 from rich.console import Console
 
-from rescue.cli.console import RescueConsole
-from rescue.cli.sweep_console import SweepConsole
+from rescue.cli.console import RescueConsole, SweepConsole
 from rescue.detectors.findings import Finding
 from rescue.engine.record import RescueReport, RunRecord
 from rescue.engine.sweep import SweepReport

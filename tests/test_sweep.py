@@ -21,7 +21,7 @@ from rescue.engine.sweep import (
 )
 from rescue.errors import ConfigError, RescueError
 from rescue.policy import load_policy
-from rescue.search.sweep_study import SweepStudy, sick_constraint
+from rescue.search.study import SweepStudy, sick_constraint
 
 SCRIPTS = Path(__file__).parent / "scripts"
 

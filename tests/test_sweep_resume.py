@@ -17,12 +17,11 @@ from optuna.trial import TrialState
 from process_kill import kill_all
 from rescue.cli.main import main
 from rescue.config import load_config
+from rescue.engine.resume import SweepResume, interrupted_note, load_sweep
 from rescue.engine.sweep import SweepLoop, SweepReport, choose_objective
-from rescue.engine.sweep_resume import SweepResume, interrupted_note, load_sweep
 from rescue.errors import RescueError
 from rescue.policy import load_policy
-from rescue.search.study import default_storage
-from rescue.search.sweep_study import SweepStudy
+from rescue.search.study import SweepStudy, default_storage
 from test_sweep import CFG, Silent, fake_losses
 
 SCRIPTS = Path(__file__).parent / "scripts"

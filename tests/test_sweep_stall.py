@@ -16,7 +16,7 @@ from rescue.config import load_config
 from rescue.engine.experiment import _LoopCallback, _LoopStopper
 from rescue.engine.sweep import SweepLoop, SweepReport, choose_objective
 from rescue.policy import load_policy
-from rescue.search.sweep_study import SweepStudy
+from rescue.search.study import SweepStudy
 
 SCRIPTS = Path(__file__).parent / "scripts"
 

@@ -202,7 +202,7 @@ def _resume(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if (args.script or args.command) and args.config is None:
         parser.error("naming the script or command again needs --config too")
-    from rescue.engine.sweep_resume import is_sweep_folder
+    from rescue.engine.resume import is_sweep_folder
 
     if is_sweep_folder(args.out):
         from rescue.cli.sweep import resume_sweep

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from rescue.errors import RescueError
 
 if TYPE_CHECKING:
-    from rescue.cli.sweep_console import SweepConsole
+    from rescue.cli.console import SweepConsole
     from rescue.config import RescueConfig
+    from rescue.engine.resume import SweepResume
     from rescue.engine.sweep import SweepLoop
-    from rescue.engine.sweep_resume import SweepResume
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,9 +103,8 @@ def sweep_main(argv: list[str]) -> int:
     out = output_folder(args.out or Path("rescue-runs") / f"{script.stem}-sweep-{stamp}", "--out")
     start_fresh(out)
 
-    from rescue.engine.sweep_resume import SweepResume
-    from rescue.search.study import default_storage
-    from rescue.search.sweep_study import SweepStudy
+    from rescue.engine.resume import SweepResume
+    from rescue.search.study import SweepStudy, default_storage
 
     storage = args.storage or default_storage(out)
     name = args.study or f"sweep-{out.name}"
@@ -151,12 +150,12 @@ def sweep_main(argv: list[str]) -> int:
 
 
 def resume_sweep(args: argparse.Namespace) -> int:
-    """``rescue resume OUTDIR`` on a sweep's folder (see :mod:`rescue.engine.sweep_resume`)."""
+    """``rescue resume OUTDIR`` on a sweep's folder (see :mod:`rescue.engine.resume`)."""
     from rescue.cli.startup import check_resumable, check_study, read_cfg
+    from rescue.engine.resume import interrupted_note, load_sweep
     from rescue.engine.sweep import SweepLoop, choose_objective
-    from rescue.engine.sweep_resume import interrupted_note, load_sweep
     from rescue.engine.trust import Launch
-    from rescue.search.sweep_study import SweepStudy
+    from rescue.search.study import SweepStudy
     from rescue.worker.entrypoint import check_entry
 
     address, quiet = args.address, args.quiet
@@ -220,7 +219,7 @@ def resume_sweep(args: argparse.Namespace) -> int:
 
 
 def _console(config: RescueConfig, quiet: bool) -> SweepConsole:
-    from rescue.cli.sweep_console import SweepConsole
+    from rescue.cli.console import SweepConsole
 
     return SweepConsole([*config.knobs, *config.search], quiet=quiet)
 

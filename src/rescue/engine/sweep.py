@@ -1,7 +1,7 @@
 """A sweep: an Optuna search over the knobs' and ``search:`` params' domains in which every
 trial is watched by the same detectors and policy as a single rescue. A sick trial is stopped
 at its diagnosis, and the diagnosis is told to the study so the sampler learns the failure
-region (see :mod:`rescue.search.sweep_study`). With ``rescue_sick`` a diagnosed trial is restarted
+region (see :mod:`rescue.search.study`). With ``rescue_sick`` a diagnosed trial is restarted
 once with the remedy the policy prescribes, as the next trial of the budget.
 
 The loop is Ray-free: an adapter (:mod:`rescue.engine.experiment`) asks it for configurations,
@@ -35,7 +35,7 @@ from rescue.policy import (
     choose,
     read_side,
 )
-from rescue.search.sweep_study import Mode, SweepStudy, domains_space
+from rescue.search.study import Mode, SweepStudy, domains_space
 from rescue.worker.reporting import Metrics
 
 TOP = 10  # leaderboard rows shown in the terminal; report.json lists every trial
@@ -296,7 +296,7 @@ class SweepLoop:
         return self._start(key, trial, optuna_trial, changes)
 
     def take_over(self, note_for: Callable[[SweepTrial], dict[str, Any]]) -> list[SweepTrial]:
-        """Go on with a sweep whose supervisor stopped (:mod:`rescue.engine.sweep_resume`): trials
+        """Go on with a sweep whose supervisor stopped (:mod:`rescue.engine.resume`): trials
         it left in flight run again with the same params, noted with ``note_for(trial)``; a
         diagnosed trial whose in-place rescue had not started is queued again."""
         runs = self.report.runs
