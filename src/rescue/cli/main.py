@@ -30,7 +30,6 @@ from rescue.cli.startup import (
     cluster_address,
     opened,
     output_folder,
-    quiet_ray,
     read_cfg,
     start_fresh,
     what_to_run,
@@ -38,6 +37,7 @@ from rescue.cli.startup import (
 from rescue.errors import RescueError
 
 if TYPE_CHECKING:
+    from rescue.engine.ray_start import RayStart
     from rescue.engine.resume import Saved
     from rescue.engine.supervisor import Job
     from rescue.engine.trust import Launch
@@ -146,18 +146,25 @@ def _rescue(argv: list[str]) -> int:
     out = output_folder(out, "--out")
     start_fresh(out)
 
-    from rescue.engine.supervisor import Job
-    from rescue.engine.trust import remember
-    from rescue.search.study import RescueStudy, default_storage
+    from rescue.engine.ray_start import ray_begun
 
-    storage = args.storage or default_storage(out)
-    study = opened(
-        storage,
-        lambda: RescueStudy(storage, f"rescue-{out.name}", seed=args.seed, search=policy.search),
-    )
-    job = Job(script, entry, config, args.config.resolve(), command)
-    remember(_launch(out, job, storage, address))
-    return _supervise(job, policy, study, out, address, args.quiet, page=not args.no_page)
+    with ray_begun(address) as starting:  # Ray comes up while the study opens
+        from rescue.engine.supervisor import Job
+        from rescue.engine.trust import remember
+        from rescue.search.study import RescueStudy, default_storage
+
+        storage = args.storage or default_storage(out)
+        study = opened(
+            storage,
+            lambda: RescueStudy(
+                storage, f"rescue-{out.name}", seed=args.seed, search=policy.search
+            ),
+        )
+        job = Job(script, entry, config, args.config.resolve(), command)
+        remember(_launch(out, job, storage, address))
+        return _supervise(
+            job, policy, study, out, address, args.quiet, page=not args.no_page, starting=starting
+        )
 
 
 def _launch(out: Path, job: Job, storage: str, address: str | None) -> Launch:
@@ -280,9 +287,10 @@ def _supervise(
     quiet: bool,
     saved: Saved | None = None,
     page: bool = True,
+    starting: RayStart | None = None,
 ) -> int:
-    """Run the supervisor under Ray (from ``saved``'s state when resuming)."""
-    quiet_ray()
+    """Run the supervisor under Ray (from ``saved``'s state when resuming); ``starting``: Ray's
+    start, when it was begun earlier."""
     from rescue.cli.console import RescueConsole
     from rescue.engine.interrupt import Interrupt
     from rescue.engine.ray_runner import RayRunner
@@ -297,7 +305,7 @@ def _supervise(
     report = None
     with interrupt:  # a signal while Ray starts interrupts the first run
         try:
-            runner.start()
+            runner.start(starting)
             interrupt.reinstall()
             console = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
             display = Displays(console, mirrors)

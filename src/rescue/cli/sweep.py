@@ -22,6 +22,7 @@ from rescue.errors import RescueError
 if TYPE_CHECKING:
     from rescue.cli.console import SweepConsole
     from rescue.config import RescueConfig
+    from rescue.engine.ray_start import RayStart
     from rescue.engine.resume import SweepResume
     from rescue.engine.sweep import SweepLoop
 
@@ -97,7 +98,7 @@ def sweep_main(argv: list[str]) -> int:
         raise RescueError(f"{args.config}: expected knobs or search params to sweep over")
     objective = choose_objective(config, args.metric, args.mode)
     script, entry, command = what_to_run(args, config)
-    cluster_address(args, config)  # checked before the folder and the study are made
+    address = cluster_address(args, config)  # checked before the folder and the study are made
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = output_folder(args.out or Path("rescue-runs") / f"{script.stem}-sweep-{stamp}", "--out")
@@ -125,28 +126,31 @@ def sweep_main(argv: list[str]) -> int:
         study=name,
         resume=resume.to_dict(),
     )
-    study = opened(
-        storage,
-        lambda: SweepStudy(
-            storage,
-            name,
-            objective.mode,
-            args.trials,
-            seed=args.seed,
-            load=args.study is not None,
-            owner=resume.sweep_id,
-        ),
-    )
-    display = _console(config, args.quiet)
-    loop = SweepLoop(
-        config, policy, study, objective, args.trials, out, report, display, args.rescue_sick
-    )
-    from rescue.engine.trust import Launch, remember
+    from rescue.engine.ray_start import ray_begun
 
-    remember(
-        Launch.of(out, script, entry, resume.command, report.config_file, storage, args.address)
-    )
-    return _run(loop, resume, script, args.address, args.quiet)
+    with ray_begun(address) as starting:  # Ray comes up while the study opens
+        study = opened(
+            storage,
+            lambda: SweepStudy(
+                storage,
+                name,
+                objective.mode,
+                args.trials,
+                seed=args.seed,
+                load=args.study is not None,
+                owner=resume.sweep_id,
+            ),
+        )
+        display = _console(config, args.quiet)
+        loop = SweepLoop(
+            config, policy, study, objective, args.trials, out, report, display, args.rescue_sick
+        )
+        from rescue.engine.trust import Launch, remember
+
+        remember(
+            Launch.of(out, script, entry, resume.command, report.config_file, storage, args.address)
+        )
+        return _run(loop, resume, script, args.address, args.quiet, starting)
 
 
 def resume_sweep(args: argparse.Namespace) -> int:
@@ -225,15 +229,19 @@ def _console(config: RescueConfig, quiet: bool) -> SweepConsole:
 
 
 def _run(
-    loop: SweepLoop, resume: SweepResume, script: Path, address: str | None, quiet: bool
+    loop: SweepLoop,
+    resume: SweepResume,
+    script: Path,
+    address: str | None,
+    quiet: bool,
+    starting: RayStart | None = None,
 ) -> int:
-    """The sweep's trials under Ray Tune, then its verdict."""
-    from rescue.cli.startup import quiet_ray
+    """The sweep's trials under Ray Tune, then its verdict; ``starting``: Ray's start, when it
+    was begun earlier."""
     from rescue.engine.interrupt import Interrupt
     from rescue.engine.ray_runner import RayRunner
     from rescue.worker.command_line import CommandSpec
 
-    quiet_ray()
     config, out = loop.config, loop.out
     interrupt = Interrupt()
     runner = RayRunner.for_output(out, address, config.ray, interrupt)
@@ -243,7 +251,7 @@ def _run(
     command = CommandSpec.from_dict(resume.command)
     with interrupt:  # a signal while Ray starts interrupts the sweep
         try:
-            runner.start()
+            runner.start(starting)
             interrupt.reinstall()
             runner.experiment(loop, name, str(script), resume.entry, left, resume.parallel, command)
         finally:
