@@ -146,20 +146,20 @@ def _rescue(argv: list[str]) -> int:
     out = output_folder(out, "--out")
     start_fresh(out)
 
+    from rescue.search.study import RescueStudy, default_storage
+
+    storage = args.storage or default_storage(out)
+    study = opened(
+        storage,
+        lambda: RescueStudy(storage, f"rescue-{out.name}", seed=args.seed, search=policy.search),
+    )
     from rescue.engine.ray_start import ray_begun
 
-    with ray_begun(address) as starting:  # Ray comes up while the study opens
+    # The input is known good: Ray comes up while the supervisor imports Ray Tune.
+    with ray_begun(address) as starting:
         from rescue.engine.supervisor import Job
         from rescue.engine.trust import remember
-        from rescue.search.study import RescueStudy, default_storage
 
-        storage = args.storage or default_storage(out)
-        study = opened(
-            storage,
-            lambda: RescueStudy(
-                storage, f"rescue-{out.name}", seed=args.seed, search=policy.search
-            ),
-        )
         job = Job(script, entry, config, args.config.resolve(), command)
         remember(_launch(out, job, storage, address))
         return _supervise(

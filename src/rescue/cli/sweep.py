@@ -126,21 +126,22 @@ def sweep_main(argv: list[str]) -> int:
         study=name,
         resume=resume.to_dict(),
     )
+    study = opened(
+        storage,
+        lambda: SweepStudy(
+            storage,
+            name,
+            objective.mode,
+            args.trials,
+            seed=args.seed,
+            load=args.study is not None,
+            owner=resume.sweep_id,
+        ),
+    )
     from rescue.engine.ray_start import ray_begun
 
-    with ray_begun(address) as starting:  # Ray comes up while the study opens
-        study = opened(
-            storage,
-            lambda: SweepStudy(
-                storage,
-                name,
-                objective.mode,
-                args.trials,
-                seed=args.seed,
-                load=args.study is not None,
-                owner=resume.sweep_id,
-            ),
-        )
+    # The input is known good: Ray comes up while the supervisor imports Ray Tune.
+    with ray_begun(address) as starting:
         display = _console(config, args.quiet)
         loop = SweepLoop(
             config, policy, study, objective, args.trials, out, report, display, args.rescue_sick

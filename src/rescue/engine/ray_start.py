@@ -48,6 +48,7 @@ class RayStart:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stopped = threading.Event()
+        self._env_before: dict[str, str | None] = {}  # what ray.init changed, as it was
 
     @property
     def begun(self) -> bool:
@@ -68,6 +69,7 @@ class RayStart:
                 options: dict = dict(
                     include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False
                 )
+                before = dict(os.environ)
                 if self.address:
                     options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
                     check_address(self.address)
@@ -76,6 +78,11 @@ class RayStart:
                     # "local": a fresh instance, never one a `ray start` left running here.
                     ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
                 self.started_here = True
+                self._env_before = {
+                    k: before.get(k)
+                    for k in {*before, *os.environ}
+                    if before.get(k) != os.environ.get(k)
+                }
         except BaseException as exc:  # raised again in the thread that waits
             self._error = exc
         finally:
@@ -107,6 +114,13 @@ class RayStart:
             import ray
 
             ray.shutdown()
+            # A local Ray sets RAY_AUTH_MODE=token (among others) in this process; left set, the
+            # next ray.init here (say, to a cluster without token auth) cannot create actors.
+            for key, value in self._env_before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         self._stopped.set()
         self._thread.join()
 
