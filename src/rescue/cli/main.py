@@ -30,6 +30,7 @@ from rescue.cli.startup import (
     cluster_address,
     opened,
     output_folder,
+    quiet_ray,
     read_cfg,
     start_fresh,
     what_to_run,
@@ -37,7 +38,6 @@ from rescue.cli.startup import (
 from rescue.errors import RescueError
 
 if TYPE_CHECKING:
-    from rescue.engine.ray_start import RayStart
     from rescue.engine.resume import Saved
     from rescue.engine.supervisor import Job
     from rescue.engine.trust import Launch
@@ -146,6 +146,8 @@ def _rescue(argv: list[str]) -> int:
     out = output_folder(out, "--out")
     start_fresh(out)
 
+    from rescue.engine.supervisor import Job
+    from rescue.engine.trust import remember
     from rescue.search.study import RescueStudy, default_storage
 
     storage = args.storage or default_storage(out)
@@ -153,18 +155,9 @@ def _rescue(argv: list[str]) -> int:
         storage,
         lambda: RescueStudy(storage, f"rescue-{out.name}", seed=args.seed, search=policy.search),
     )
-    from rescue.engine.ray_start import ray_begun
-
-    # The input is known good: Ray comes up while the supervisor imports Ray Tune.
-    with ray_begun(address) as starting:
-        from rescue.engine.supervisor import Job
-        from rescue.engine.trust import remember
-
-        job = Job(script, entry, config, args.config.resolve(), command)
-        remember(_launch(out, job, storage, address))
-        return _supervise(
-            job, policy, study, out, address, args.quiet, page=not args.no_page, starting=starting
-        )
+    job = Job(script, entry, config, args.config.resolve(), command)
+    remember(_launch(out, job, storage, address))
+    return _supervise(job, policy, study, out, address, args.quiet, page=not args.no_page)
 
 
 def _launch(out: Path, job: Job, storage: str, address: str | None) -> Launch:
@@ -287,10 +280,9 @@ def _supervise(
     quiet: bool,
     saved: Saved | None = None,
     page: bool = True,
-    starting: RayStart | None = None,
 ) -> int:
-    """Run the supervisor under Ray (from ``saved``'s state when resuming); ``starting``: Ray's
-    start, when it was begun earlier."""
+    """Run the supervisor under Ray (from ``saved``'s state when resuming)."""
+    quiet_ray()
     from rescue.cli.console import RescueConsole
     from rescue.engine.interrupt import Interrupt
     from rescue.engine.ray_runner import RayRunner
@@ -305,7 +297,7 @@ def _supervise(
     report = None
     with interrupt:  # a signal while Ray starts interrupts the first run
         try:
-            runner.start(starting)
+            runner.start()
             interrupt.reinstall()
             console = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
             display = Displays(console, mirrors)

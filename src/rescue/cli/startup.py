@@ -183,3 +183,13 @@ def _roles_in(raw: Any) -> tuple[str, ...]:
     if not isinstance(knobs, dict):
         return ()  # the validation says what is wrong
     return tuple({str(k.get("role")) for k in knobs.values() if isinstance(k, dict)})
+
+
+def quiet_ray() -> None:
+    import logging
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    for name in ("ray", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)

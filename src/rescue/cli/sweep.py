@@ -22,7 +22,6 @@ from rescue.errors import RescueError
 if TYPE_CHECKING:
     from rescue.cli.console import SweepConsole
     from rescue.config import RescueConfig
-    from rescue.engine.ray_start import RayStart
     from rescue.engine.resume import SweepResume
     from rescue.engine.sweep import SweepLoop
 
@@ -98,7 +97,7 @@ def sweep_main(argv: list[str]) -> int:
         raise RescueError(f"{args.config}: expected knobs or search params to sweep over")
     objective = choose_objective(config, args.metric, args.mode)
     script, entry, command = what_to_run(args, config)
-    address = cluster_address(args, config)  # checked before the folder and the study are made
+    cluster_address(args, config)  # checked before the folder and the study are made
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = output_folder(args.out or Path("rescue-runs") / f"{script.stem}-sweep-{stamp}", "--out")
@@ -138,20 +137,16 @@ def sweep_main(argv: list[str]) -> int:
             owner=resume.sweep_id,
         ),
     )
-    from rescue.engine.ray_start import ray_begun
+    display = _console(config, args.quiet)
+    loop = SweepLoop(
+        config, policy, study, objective, args.trials, out, report, display, args.rescue_sick
+    )
+    from rescue.engine.trust import Launch, remember
 
-    # The input is known good: Ray comes up while the supervisor imports Ray Tune.
-    with ray_begun(address) as starting:
-        display = _console(config, args.quiet)
-        loop = SweepLoop(
-            config, policy, study, objective, args.trials, out, report, display, args.rescue_sick
-        )
-        from rescue.engine.trust import Launch, remember
-
-        remember(
-            Launch.of(out, script, entry, resume.command, report.config_file, storage, args.address)
-        )
-        return _run(loop, resume, script, args.address, args.quiet, starting)
+    remember(
+        Launch.of(out, script, entry, resume.command, report.config_file, storage, args.address)
+    )
+    return _run(loop, resume, script, args.address, args.quiet)
 
 
 def resume_sweep(args: argparse.Namespace) -> int:
@@ -230,19 +225,15 @@ def _console(config: RescueConfig, quiet: bool) -> SweepConsole:
 
 
 def _run(
-    loop: SweepLoop,
-    resume: SweepResume,
-    script: Path,
-    address: str | None,
-    quiet: bool,
-    starting: RayStart | None = None,
+    loop: SweepLoop, resume: SweepResume, script: Path, address: str | None, quiet: bool
 ) -> int:
-    """The sweep's trials under Ray Tune, then its verdict; ``starting``: Ray's start, when it
-    was begun earlier."""
+    """The sweep's trials under Ray Tune, then its verdict."""
+    from rescue.cli.startup import quiet_ray
     from rescue.engine.interrupt import Interrupt
     from rescue.engine.ray_runner import RayRunner
     from rescue.worker.command_line import CommandSpec
 
+    quiet_ray()
     config, out = loop.config, loop.out
     interrupt = Interrupt()
     runner = RayRunner.for_output(out, address, config.ray, interrupt)
@@ -252,7 +243,7 @@ def _run(
     command = CommandSpec.from_dict(resume.command)
     with interrupt:  # a signal while Ray starts interrupts the sweep
         try:
-            runner.start(starting)
+            runner.start()
             interrupt.reinstall()
             runner.experiment(loop, name, str(script), resume.entry, left, resume.parallel, command)
         finally:

@@ -4,6 +4,9 @@ experiment (:mod:`rescue.engine.lane`)."""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,10 +16,10 @@ import ray
 
 from rescue import layout
 from rescue.config import RayOptions
+from rescue.engine.address import check_address
 from rescue.engine.experiment import TrialSource, run_experiment
-from rescue.engine.interrupt import Interrupt
+from rescue.engine.interrupt import Interrupt, Stopped
 from rescue.engine.lane import CheckpointListener, Execution, Lane, RunRequest, RunWatcher
-from rescue.engine.ray_start import RayStart
 from rescue.errors import RescueError
 from rescue.worker.command_line import CommandSpec
 
@@ -40,7 +43,7 @@ class RayRunner:
         self.address = address
         self.resources = {"cpu": cpus_per_run, "gpu": gpus_per_run}
         self.interrupt = interrupt
-        self._ray: RayStart | None = None
+        self._started_here = False
         self._lane: Lane | None = None
 
     @classmethod
@@ -67,11 +70,35 @@ class RayRunner:
         scheme, sep, _ = self.storage_path.partition("://")
         return f"{scheme}://{path}" if sep else path
 
-    def start(self, starting: RayStart | None = None) -> None:
-        """Start Ray here, attach to the cluster, or use the Ray this process has (a test's, a
-        notebook's: theirs to stop); ``starting``: that start, begun earlier."""
-        self._ray = starting or RayStart(self.address)
-        self._ray.wait()
+    def start(self) -> None:
+        # Runs keep the user's working directory, as when the script runs by hand.
+        os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+        if ray.is_initialized():  # the caller's Ray (a test's, a notebook's): theirs to stop
+            self._check_resources()
+            return
+        options: dict[str, Any] = dict(
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+        )
+        try:
+            if self.address:
+                options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
+                check_address(self.address)
+                try:
+                    ray.init(address=self.address, **options)
+                except ConnectionError as exc:
+                    raise RescueError(f"--address {self.address}: {exc}") from None
+            else:
+                # "local": a fresh instance, never one a `ray start` left running here.
+                ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
+        except SystemExit as exc:
+            # ray.init's own SIGTERM handler exits; nothing has run yet: stop as at once.
+            if exc.code != signal.SIGTERM:
+                raise
+            ray.shutdown()
+            raise Stopped(signal.SIGTERM, hard=True) from None
+        self._started_here = True
         try:
             self._check_resources()
         except RescueError:
@@ -101,9 +128,9 @@ class RayRunner:
         if self._lane is not None:
             self._lane.close()
             self._lane = None
-        if self._ray is not None:
-            self._ray.stop()  # only a Ray started here
-            self._ray = None
+        if self._started_here and ray.is_initialized():
+            ray.shutdown()
+            self._started_here = False
 
     def run(
         self,
