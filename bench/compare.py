@@ -553,14 +553,16 @@ def scenario_table(results: dict[str, list[Outcome]]) -> list[str]:
     return lines
 
 
-def details(sc: Scenario, results: dict[str, list[Outcome]]) -> list[str]:
+def details(
+    sc: Scenario, results: dict[str, list[Outcome]], contenders: tuple[str, ...] = CONTENDERS
+) -> list[str]:
     lines = [
         "| seed | contender | runs: knobs -> reports, status (* = met success) | wall s |",
         "|---|---|---|---|",
     ]
     seeds = sorted({o.seed for outs in results.values() for o in outs})
     for seed in seeds:
-        for contender in CONTENDERS:
+        for contender in contenders:
             for o in results.get(contender, []):
                 if o.seed != seed or not o.applicable:
                     continue

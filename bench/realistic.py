@@ -144,27 +144,6 @@ def headline_row(name: str, results: dict[str, list[Outcome]]) -> str:
     return f"| {name} | {oracle:.0f} | {cells} | {best} | {bound}{ratio:.1f}x |"
 
 
-def per_seed(sc: Scenario, results: dict[str, list[Outcome]]) -> list[str]:
-    lines = [
-        "| seed | contender | runs: knobs -> reports, status (* = met success) | wall s |",
-        "|---|---|---|---|",
-    ]
-    seeds = sorted({o.seed for outs in results.values() for o in outs})
-    for seed in seeds:
-        for contender in (*CONTENDERS, "oracle"):
-            for o in results.get(contender, []):
-                if o.seed != seed:
-                    continue
-                runs = "; ".join(
-                    f"{compare._knobs(r.knobs)} -> {r.reports} {r.status}"
-                    f"{'*' if r.met_success else ''}" + (f" [{r.note}]" if r.note else "")
-                    for r in o.runs
-                )
-                extra = f" ({o.note})" if o.note else ""
-                lines.append(f"| {seed} | {contender} | {runs}{extra} | {o.seconds:.1f} |")
-    return lines
-
-
 def write_outputs(stored: dict[str, dict[str, Any]], out: Path, space: dict[str, Any]) -> None:
     minutes = sum(e["minutes"] for e in stored.values())
     lines = [
@@ -217,7 +196,7 @@ def write_outputs(stored: dict[str, dict[str, Any]], out: Path, space: dict[str,
             f"{entry['minutes']:.1f} min. Knobs ({len(entry['knobs'])}): {knobs}; fix: "
             f"{HEALTHY.get(name)}; run length {entry['run_length']} reports.",
             "",
-            *per_seed(entry["scenario"], entry["results"]),
+            *compare.details(entry["scenario"], entry["results"], (*CONTENDERS, "oracle")),
             "",
         ]
     (out / "realistic.md").write_text("\n".join(lines))

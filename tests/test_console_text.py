@@ -69,3 +69,18 @@ def test_the_sweep_leaderboard_says_which_trials_missed_the_target():
         ("0", "healthy"),
         ("1", "missed target"),
     ]
+
+
+def test_the_summary_names_the_page_only_when_one_is_drawn():
+    # The page is drawn after the summary (while Ray stops): the summary says where it will be.
+    report = RescueReport(script="s", config_file="c", out="/o", storage="x", study="s")
+    report.outcome, report.summary = "healthy", "done"
+    for page, interrupted, named in (
+        (True, False, True),
+        (False, False, False),
+        (True, True, False),
+    ):
+        buffer = io.StringIO()
+        report.outcome = "interrupted" if interrupted else "healthy"
+        RescueConsole(console=Console(file=buffer, width=200), page=page).finished(report)
+        assert ("page: /o/report.html" in buffer.getvalue()) is named

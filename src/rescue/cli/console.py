@@ -55,11 +55,17 @@ def _fmt(value: Any) -> str:
 
 class RescueConsole:
     def __init__(
-        self, quiet: bool = False, console: Console | None = None, run_length: int | None = None
+        self,
+        quiet: bool = False,
+        console: Console | None = None,
+        run_length: int | None = None,
+        page: bool = False,
     ) -> None:
-        """``run_length``: a run's length in reports, when known: a progress bar toward it."""
+        """``run_length``: a run's length in reports, when known: a progress bar toward it;
+        ``page``: report.html is drawn once this view has finished (while Ray stops)."""
         self.quiet = quiet
         self.run_length = run_length
+        self.page = page
         self.console = console or Console(stderr=False, highlight=False)
         self._live: Live | None = None
         self._run = 0
@@ -146,14 +152,8 @@ class RescueConsole:
             )
             table.add_row(*(Text(cell) for cell in cells))  # user strings, printed as they are
         self.console.print(table)
-        colour = "green" if report.exit_code == 0 else "red"
-        self.console.print(
-            f"[bold {colour}]outcome: {report.outcome}[/] - {escape(report.summary)}"
-        )
-        if report.final_config is not None:
-            self.console.print(Text(f"final config: {report.final_config}"))
-        self.console.print(Text(f"report: {Path(report.out) / layout.REPORT_JSON}"))
-        if Path(report.out, layout.PAGE).is_file():
+        _verdict(self.console, report, "final config")
+        if self.page and report.outcome != "interrupted":
             page = Path(report.out) / layout.PAGE
             self.console.print(Text(f"page: {page} (plots in {layout.PLOTS}/)"))
 
@@ -263,10 +263,13 @@ class SweepConsole:
         self.console.print(
             Text("trials per signature: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         )
-        colour = "green" if report.exit_code == 0 else "red"
-        self.console.print(
-            f"[bold {colour}]outcome: {report.outcome}[/] - {escape(report.summary)}"
-        )
-        if report.final_config is not None:
-            self.console.print(Text(f"best config: {report.final_config}"))
-        self.console.print(Text(f"report: {Path(report.out) / layout.REPORT_JSON}"))
+        _verdict(self.console, report, "best config")
+
+
+def _verdict(console: Console, report: RescueReport, config_label: str) -> None:
+    """The closing lines of both views: the outcome, the config it ended with, report.json."""
+    colour = "green" if report.exit_code == 0 else "red"
+    console.print(f"[bold {colour}]outcome: {report.outcome}[/] - {escape(report.summary)}")
+    if report.final_config is not None:
+        console.print(Text(f"{config_label}: {report.final_config}"))
+    console.print(Text(f"report: {Path(report.out) / layout.REPORT_JSON}"))

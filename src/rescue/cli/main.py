@@ -299,7 +299,7 @@ def _supervise(
         try:
             runner.start()
             interrupt.reinstall()
-            console = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run)
+            console = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run, page=page)
             display = Displays(console, mirrors)
             supervisor = Supervisor(
                 job, policy, runner, study, out, display, saved.report if saved else None
