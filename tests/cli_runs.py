@@ -57,3 +57,21 @@ def _rescue(
     code = main([str(script), "--config", str(cfg), "--out", str(out), *extra])
     report = json.loads((out / "report.json").read_text())
     return code, report, out
+
+
+def judged_in_worker(
+    out: Path, run: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """What run ``run``'s worker judged, from Ray Tune's record of its results (result.json):
+    the findings at its reports, and its end-of-run checks (None if it sent none)."""
+    (trial,) = (out / "ray").glob(f"*/run-{run:03d}")
+    findings: list[dict[str, Any]] = []
+    ending: list[dict[str, Any]] | None = None
+    for line in (trial / "result.json").read_text().splitlines():
+        judged = json.loads(line).get("rescue_judged")
+        if judged:
+            data = json.loads(judged)
+            findings += [f for said in data["at"].values() for f in said.get("findings", [])]
+            if "ending" in data:
+                ending = data["ending"]
+    return findings, ending

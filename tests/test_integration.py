@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from cli_runs import DIVERGING, run_rescue
+from cli_runs import DIVERGING, judged_in_worker, run_rescue
 from rescue.cli.main import main
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("local_ray")]
@@ -36,6 +36,10 @@ def test_a_diverging_run_is_stopped_early_and_rescued_by_a_learning_rate_cut(tmp
     assert last["status"] == "completed" and last["met_success"]
     assert last["final_metrics"]["loss"] < 0.05
     assert report["final_config"]["lr"] == last["config"]["lr"]
+    # The run was judged in its worker: the verdict is the one its worker sent.
+    found, _ = judged_in_worker(out, 0)
+    assert found and found[0]["signature"] == first["findings"][0]["signature"]
+    assert found[0]["step"] == first["findings"][0]["step"]
     for run in report["runs"]:  # every report reached the supervisor and was kept
         lines = (out / "runs" / f"run-{run['run']:03d}" / "metrics.jsonl").read_text().splitlines()
         assert len(lines) == run["reports"]
@@ -194,6 +198,8 @@ def test_a_plain_script_is_rescued_by_changing_its_flags_and_stopped_as_a_whole(
     assert first["findings"][0]["signature"] in {"non_finite", "explosion", "divergence"}
     assert first["remedy"]["name"] == "lr_cut" and last["config"]["lr"] < 0.45
     assert last["status"] == "completed" and last["final_metrics"]["loss"] < 0.05
+    found, _ = judged_in_worker(out, 0)  # judged beside the script's process, in its worker
+    assert found[0]["signature"] == first["findings"][0]["signature"]
     stdout = (out / "runs" / "run-000" / "stdout.log").read_text()
     assert stdout.startswith("training with lr=0.9 for 300 steps")  # kept as printed
     assert (out / "runs" / f"run-{last['run']:03d}" / "stdout.log").read_text().count("Step") == 60
@@ -250,6 +256,9 @@ budget: {restarts: 1, reports_per_run: 40}
     assert code == 0 and report["outcome"] == "healthy"
     (run,) = report["runs"]
     assert run["status"] == "completed" and run["reports"] == 40  # of the script's 600
+    found, ending = judged_in_worker(out, 0)
+    assert not found and ending is not None  # its end-of-run checks, made in its worker
+    assert [f["signature"] for f in run["findings"]] == [f["signature"] for f in ending]
     assert len((out / "runs" / "run-000" / "metrics.jsonl").read_text().splitlines()) == 40
 
 

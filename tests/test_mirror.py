@@ -82,11 +82,11 @@ def test_a_rescue_shows_up_in_mlflow_and_tensorboard_as_it_went(local_ray, tmp_p
     assert first.data.tags["rescue.remedy"].startswith(runs[0]["remedy"]["name"])
     assert last.data.tags["rescue.status"] == "completed" and "rescue.remedy" not in last.data.tags
     # Every report the supervisor judged, at its index as the step: a stopped run's up to its
-    # verdict (metrics.jsonl also keeps the few that were in flight when the stop came).
+    # verdict (metrics.jsonl also keeps any that came after it in the same batch).
     judged = {
         r["run"]: r["findings"][0]["step"] + 1 if r["findings"] else r["reports"] for r in runs
     }
-    assert judged[0] < runs[0]["reports"] and judged[len(runs) - 1] == 300 // 5
+    assert judged[0] <= runs[0]["reports"] and judged[len(runs) - 1] == 300 // 5
     for run, count in judged.items():
         history = client.get_metric_history(children[run].info.run_id, "loss")
         assert [m.step for m in history] == list(range(count))

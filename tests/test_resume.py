@@ -362,9 +362,8 @@ class ScriptedRunner:
     def __init__(self, kill_at: tuple[int, int] | None = None) -> None:
         self.kill_at, self.calls = kill_at, []
 
-    def run(
-        self, name, script, entry, config, watcher, resume_from, command, log_dir, on_checkpoint
-    ):
+    def run(self, name, script, entry, config, watcher, resume_from, command, log_dir, **rest):
+        # rest: on_checkpoint, unused here; judge, replay: the watcher judges the reports
         from rescue.engine.lane import Execution
 
         self.calls.append((name, dict(config), resume_from))
@@ -444,9 +443,8 @@ class CheckpointingRunner:
         self.ray, self.kill_after, self.nan_at, self.steps = ray, kill_after, set(nan_at), steps
         self.calls: list[tuple[str, str | None]] = []
 
-    def run(
-        self, name, script, entry, config, watcher, resume_from, command, log_dir, on_checkpoint
-    ):
+    def run(self, name, script, entry, config, watcher, resume_from, command, log_dir, **rest):
+        on_checkpoint = rest["on_checkpoint"]
         import torch
 
         from rescue.engine.lane import Execution

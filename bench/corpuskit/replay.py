@@ -4,7 +4,8 @@ Everything but the Ray adapter is the product: the policy, the detectors on the 
 remedy choice and the Optuna study. A run is its recording fed report by report to the
 supervisor's watcher, which stops it where a live run would stop (training is seeded, so the
 reports of a run do not depend on whether it is watched); a config not yet recorded is run
-directly first. ``bench/corpus.py --runner ray`` runs the real command line instead.
+directly first. The reports are judged as in a run's worker, one at a time, when the version of
+rescue judges there. ``bench/corpus.py --runner ray`` runs the real command line instead.
 """
 
 from __future__ import annotations
@@ -68,16 +69,22 @@ class ReplayRunner:
         command: CommandSpec | None = None,
         log_dir: str | None = None,
         on_checkpoint: Any = None,
+        judge: Any = None,
+        replay: Any = None,
     ) -> Execution:
         rec = record(self.case, dict(config))
         watcher.begin()
+        worker = WorkerJudge(judge, replay) if judge is not None else None
         consumed = 0
         status = None
         for metrics in rec.reports:
             consumed += 1
-            if watcher.on_report(metrics):
+            said = worker.judge(watcher, [metrics]) if worker else ()
+            if watcher.on_report(metrics, *said):
                 status = "stopped"
                 break
+        if worker is not None and status is None and rec.status == "completed":
+            worker.judge(watcher, [], finished=True)
         self.spent.reports += consumed
         if rec.reports:
             self.spent.seconds += rec.seconds * consumed / len(rec.reports)
@@ -86,6 +93,27 @@ class ReplayRunner:
         if rec.status == "completed":
             return Execution("completed")
         return Execution("crashed", rec.error or rec.status)
+
+
+class WorkerJudge:
+    """The judging a run's worker does (:mod:`rescue.worker.judging`), through its wire format."""
+
+    def __init__(self, spec: Any, replay: Any) -> None:
+        from rescue.worker.judging import BatchJudge
+
+        self.batch = BatchJudge.build(spec, replay or ())
+
+    def judge(self, watcher: RunWatcher, batch: list, finished: bool = False) -> tuple:
+        from rescue.worker.judging import JUDGED_KEY, ending, judgments
+
+        if self.batch is None:
+            return ()
+        said = {i: s for i, m in enumerate(batch) if (s := self.batch.judge_report(m))}
+        result = {JUDGED_KEY: self.batch.annotate(said, finished)}
+        found = ending(result)
+        if found is not None:
+            watcher.take_ending(found)
+        return tuple(judgments(result, len(batch)) or ())
 
 
 class _Silent:

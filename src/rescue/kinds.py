@@ -78,6 +78,7 @@ class MetricKinds:
     """Resolves each metric name to its kind, config first, then the name rules."""
 
     def __init__(self, declared: Mapping[str, str] | None = None) -> None:
+        self.declared = dict(declared or {})  # what the cfg said
         self._cache: dict[str, Kind] = {name: Kind(kind) for name, kind in (declared or {}).items()}
 
     def __call__(self, name: str) -> Kind:

@@ -245,7 +245,16 @@ def _run(
         try:
             runner.start()
             interrupt.reinstall()
-            runner.experiment(loop, name, str(script), resume.entry, left, resume.parallel, command)
+            runner.experiment(
+                loop,
+                name,
+                str(script),
+                resume.entry,
+                left,
+                resume.parallel,
+                command,
+                judge=loop.judge_spec,
+            )
         finally:
             runner.shutdown()
     if interrupt.requested:

@@ -19,10 +19,13 @@ from ray.tune.experiment import Trial
 from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.search import Searcher
 
+from rescue.detectors.findings import Finding
+from rescue.detectors.judge import Judged, JudgeSpec
 from rescue.engine.interrupt import Interrupt
 from rescue.engine.tracebacks import user_traceback
 from rescue.worker.command_line import CommandSpec
 from rescue.worker.command_trial import PID_FILE, stop_process_group
+from rescue.worker.judging import JUDGED_KEY, ending, judgments
 from rescue.worker.report_batch import BATCH_KEY, COUNT_KEY, report_index, unpack
 from rescue.worker.reporting import Metrics
 from rescue.worker.run_settings import RUN_KEY, with_settings
@@ -40,6 +43,7 @@ TUNE_KEYS = frozenset(AUTO_RESULT_KEYS) | {
     "checkpoint_dir_name",
     BATCH_KEY,
     COUNT_KEY,
+    JUDGED_KEY,
 }
 
 
@@ -82,8 +86,18 @@ class TrialSource(Protocol):
         """The next trial's params; :data:`WAIT` to be asked again; None when no trial is left."""
         ...
 
-    def on_report(self, key: str, metrics: Metrics) -> bool:
-        """Every report of the trial, in order; True stops it."""
+    def on_report(self, key: str, metrics: Metrics, judged: Judged | None = None) -> bool:
+        """Every report of the trial, in order, with what its worker's judge said of it
+        (None: the worker did not judge it); True stops it."""
+        ...
+
+    def take_ending(self, key: str, findings: list[Finding]) -> None:
+        """The end-of-run checks of the trial's worker, sent as the trial ended by itself."""
+        ...
+
+    def replayed(self, key: str) -> list[Metrics]:
+        """The reports the trial goes on from (an interrupted run's, replayed in the
+        driver), for its worker's judge."""
         ...
 
     def should_stop(self, key: str) -> bool:
@@ -138,6 +152,7 @@ class _LoopSearcher(Searcher):
             params,
             log_dir=str(self.loop.run_folder(trial_id)),  # type: ignore[union-attr]
             resume_from=self.loop.resume_from(trial_id),  # type: ignore[union-attr]
+            replay=self.loop.replayed(trial_id) or None,  # type: ignore[union-attr]
         )
 
     def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
@@ -178,9 +193,14 @@ class _LoopStopper(tune.Stopper):
         if self.loop is None or iteration <= self._last.get(trial_id, 0):
             return trial_id in self.stopped  # Tune repeats the last result when a trial ends
         self._last[trial_id] = iteration
-        for metrics in reports_in(result):  # all of them: the run made them before its stop
-            if self.loop.on_report(trial_id, metrics):
+        reports = reports_in(result)
+        judged = judgments(result, len(reports)) or [None] * len(reports)
+        for metrics, said in zip(reports, judged, strict=True):  # all: made before the stop
+            if self.loop.on_report(trial_id, metrics, said):
                 self.stopped.add(trial_id)
+        found = ending(result)
+        if found is not None:
+            self.loop.take_ending(trial_id, found)
         return trial_id in self.stopped
 
     def stop_all(self) -> bool:
@@ -323,14 +343,16 @@ def run_experiment(
     command: CommandSpec | None = None,
     interrupt: Interrupt | None = None,
     locate: Callable[[str], str] = str,
+    judge: JudgeSpec | None = None,
 ) -> None:
     """Run up to ``n_trials`` trials of ``train(config)`` (or of ``command``, a plain script)
     that ``loop`` suggests, ``parallel`` at a time, each with ``resources``; a requested
-    ``interrupt`` stops them all; ``locate`` turns a checkpoint's path into where it is."""
+    ``interrupt`` stops them all; ``locate`` turns a checkpoint's path into where it is;
+    ``judge``: how each trial is judged in its worker (else the loop judges its reports)."""
     if command is not None:
-        function = tune.with_parameters(command_trial, spec=command)
+        function = tune.with_parameters(command_trial, spec=command, judge=judge)
     else:
-        function = tune.with_parameters(train_trial, script=script, entry=entry)
+        function = tune.with_parameters(train_trial, script=script, entry=entry, judge=judge)
     stopper = _LoopStopper(loop, interrupt)
     searcher = _LoopSearcher(loop, parallel)
     tuner = tune.Tuner(

@@ -22,6 +22,8 @@ import ray
 from ray._raylet import PlacementGroupID
 from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
 
+from rescue.detectors.findings import Finding
+from rescue.detectors.judge import Judged, JudgeSpec
 from rescue.engine.experiment import WAIT, Wait, run_experiment
 from rescue.engine.interrupt import Interrupt
 from rescue.worker.command_line import CommandSpec
@@ -34,8 +36,12 @@ POLL_SECONDS = 0.1
 
 
 class RunWatcher(Protocol):
-    def on_report(self, metrics: Metrics) -> bool:
-        """Called in the driver for every report, in order; True stops the run."""
+    def on_report(self, metrics: Metrics, judged: Judged | None = None) -> bool:
+        """Called in the driver for every report, in order, with what the run's worker
+        judged of it (None: judge it here); True stops the run."""
+
+    def take_ending(self, findings: list[Finding]) -> None:
+        """The worker's end-of-run checks, sent as the run ended by itself."""
 
     def should_stop(self) -> bool:
         """Polled several times a second, also while no report arrives (stalls)."""
@@ -64,6 +70,7 @@ class RunRequest:
     log_dir: str  # the run's folder; its Tune trial folder takes its name
     resume_from: str | None = None
     on_checkpoint: CheckpointListener | None = None
+    replay: list[Metrics] = field(default_factory=list)  # the reports it goes on from
     stop_requested: bool = False
     started: bool = False
     retried: bool = False
@@ -86,10 +93,11 @@ class Lane:
         command: CommandSpec | None = None,
         interrupt: Interrupt | None = None,
         locate: Callable[[str], str] = str,
+        judge: JudgeSpec | None = None,
     ) -> None:
         self.name, self.storage_path, self.resources = name, storage_path, resources
         self.script, self.entry, self.command = script, entry, command
-        self.interrupt, self.locate = interrupt, locate
+        self.interrupt, self.locate, self.judge = interrupt, locate, judge
         self._lock = threading.Lock()
         self._ready = threading.Event()  # a run is waiting to be suggested
         self._pending: RunRequest | None = None
@@ -151,6 +159,7 @@ class Lane:
                     command=self.command,
                     interrupt=self.interrupt,
                     locate=self.locate,
+                    judge=self.judge,
                 )
             except BaseException as exc:  # raised again in the supervisor's thread
                 self._failure = exc
@@ -176,12 +185,20 @@ class Lane:
             self._live[key] = request
             return request.params
 
-    def on_report(self, key: str, metrics: Metrics) -> bool:
+    def on_report(self, key: str, metrics: Metrics, judged: Judged | None = None) -> bool:
         request = self._live.get(key)
-        if request is None or not request.watcher.on_report(metrics):
+        if request is None or not request.watcher.on_report(metrics, judged):
             return False
         request.stop_requested = True
         return True
+
+    def take_ending(self, key: str, findings: list[Finding]) -> None:
+        request = self._live.get(key)
+        if request is not None:
+            request.watcher.take_ending(findings)
+
+    def replayed(self, key: str) -> list[Metrics]:
+        return self._live[key].replay
 
     def should_stop(self, key: str) -> bool:
         request = self._live.get(key)

@@ -16,12 +16,14 @@ import ray
 
 from rescue import layout
 from rescue.config import RayOptions
+from rescue.detectors.judge import JudgeSpec
 from rescue.engine.address import check_address
 from rescue.engine.experiment import TrialSource, run_experiment
 from rescue.engine.interrupt import Interrupt, Stopped
 from rescue.engine.lane import CheckpointListener, Execution, Lane, RunRequest, RunWatcher
 from rescue.errors import RescueError
 from rescue.worker.command_line import CommandSpec
+from rescue.worker.reporting import Metrics
 
 
 class RayRunner:
@@ -143,16 +145,21 @@ class RayRunner:
         command: CommandSpec | None = None,
         log_dir: str | None = None,
         on_checkpoint: CheckpointListener | None = None,
+        judge: JudgeSpec | None = None,
+        replay: list[Metrics] | None = None,
     ) -> Execution:
         """One run: ``train(config)`` from ``script``, or with ``command`` a plain script run
         as a process; ``log_dir`` is the run's folder, named ``name``, where its output is kept
         (its Tune trial folder takes the name too); ``on_checkpoint`` hears of each checkpoint
-        as its report arrives. The runs of one script are the trials of one Ray Tune
+        as its report arrives; ``judge``: how the run is judged in its worker, after ``replay``, the
+        reports it goes on from. The runs of one script are the trials of one Ray Tune
         experiment (:mod:`rescue.engine.lane`)."""
         if log_dir is None or Path(log_dir).name != name:
             raise ValueError(f"a run's log_dir is its folder, named {name}: got {log_dir}")
-        lane = self._lane_for(script, entry, command)
-        return lane.run(RunRequest(dict(config), watcher, log_dir, resume_from, on_checkpoint))
+        lane = self._lane_for(script, entry, command, judge)
+        request = RunRequest(dict(config), watcher, log_dir, resume_from, on_checkpoint)
+        request.replay = list(replay or [])
+        return lane.run(request)
 
     def experiment(
         self,
@@ -163,9 +170,10 @@ class RayRunner:
         n_trials: int,
         parallel: int,
         command: CommandSpec | None = None,
+        judge: JudgeSpec | None = None,
     ) -> None:
         """A sweep: up to ``n_trials`` trials that ``loop`` suggests, ``parallel`` at a time, as
-        the Ray Tune experiment ``name``."""
+        the Ray Tune experiment ``name``, each judged in its worker as ``judge`` says."""
         run_experiment(
             loop,
             name=name,
@@ -178,11 +186,15 @@ class RayRunner:
             command=command,
             interrupt=self.interrupt,
             locate=self.checkpoint_uri,
+            judge=judge,
         )
 
-    def _lane_for(self, script: str, entry: str, command: CommandSpec | None) -> Lane:
+    def _lane_for(
+        self, script: str, entry: str, command: CommandSpec | None, judge: JudgeSpec | None
+    ) -> Lane:
         lane = self._lane
-        if lane is None or (lane.script, lane.entry, lane.command) != (script, entry, command):
+        job = (script, entry, command, judge)
+        if lane is None or (lane.script, lane.entry, lane.command, lane.judge) != job:
             if lane is not None:
                 lane.close()
             self._lane = Lane(
@@ -194,5 +206,6 @@ class RayRunner:
                 command,
                 self.interrupt,
                 self.checkpoint_uri,
+                judge,
             )
         return self._lane

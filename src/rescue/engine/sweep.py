@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 from rescue import layout
 from rescue.config import Domain, RescueConfig, Target
 from rescue.detectors.findings import Finding
+from rescue.detectors.judge import Judged, JudgeSpec
 from rescue.detectors.run_watch import RunWatch
 from rescue.detectors.stream import MetricStream
 from rescue.engine.record import RescueReport, RunRecord, remedy_entry
@@ -346,10 +347,23 @@ class SweepLoop:
         self._save()  # in flight: `rescue resume` runs it again if this process stops
         return trial.config
 
-    def on_report(self, key: str, metrics: Metrics) -> bool:
-        """A report of trial ``key``; True stops the trial."""
+    @property
+    def judge_spec(self) -> JudgeSpec:
+        """How each trial is judged in its worker, as its watch here would judge it."""
+        return JudgeSpec(self.policy, self.config.metric_kinds, self.config.success)
+
+    def on_report(self, key: str, metrics: Metrics, judged: Judged | None = None) -> bool:
+        """A report of trial ``key``, with its worker's judgment of it; True stops the trial."""
         live = self.live.get(key)
-        return live is not None and live.watch.on_report(metrics)
+        return live is not None and live.watch.on_report(metrics, judged)
+
+    def take_ending(self, key: str, findings: list[Finding]) -> None:
+        live = self.live.get(key)
+        if live is not None:
+            live.watch.take_ending(findings)
+
+    def replayed(self, key: str) -> list[Metrics]:
+        return []  # a sweep's trials start afresh
 
     def run_folder(self, key: str) -> Path:
         """Where trial ``key`` keeps its files (metrics.jsonl; a plain script's output)."""

@@ -23,6 +23,7 @@ from ray import tune
 
 from rescue import layout
 from rescue.worker.command_line import CommandSpec, build_argv
+from rescue.worker.judging import BatchJudge
 from rescue.worker.output_metrics import OutputParser
 from rescue.worker.report_batch import Batcher
 from rescue.worker.tensorboard_reader import TensorBoardReader
@@ -37,8 +38,11 @@ class CommandFailed(RuntimeError):
     pass
 
 
-def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> None:
-    """The Ray Tune function trainable of a plain script."""
+def run_command(
+    config: dict[str, Any], *, spec: CommandSpec, log_dir: str, judge: BatchJudge | None = None
+) -> None:
+    """The Ray Tune function trainable of a plain script; ``judge``: the run's judge, whose
+    verdict stops the script."""
     argv = build_argv(spec.command, config, spec.template)
     parser = OutputParser(spec.patterns)
     board = _board(spec, config)
@@ -63,13 +67,16 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
         try:
             assert process.stdout is not None
             told: set[str] = set()
-            batcher = Batcher(lambda result, _: tune.report(result))
+            batcher = Batcher(lambda result, _: tune.report(result), judge=judge)
             polled = 0.0
             for line in _lines_until_exit(process, err):
+                if batcher.stopped:
+                    break  # its judge ended the run: the script is stopped below
                 if board is not None and time.monotonic() - polled > BOARD_POLL_SECONDS:
                     polled = time.monotonic()
                     for metrics in board.poll():
-                        batcher.add(metrics)
+                        if not batcher.stopped:
+                            batcher.add(metrics)
                 if not line:
                     batcher.flush()
                     continue
@@ -81,14 +88,17 @@ def run_command(config: dict[str, Any], *, spec: CommandSpec, log_dir: str) -> N
                         f"rescue: {name} = {parser.unreadable[name]} does not fit a float: "
                         "left out of the reports\n"
                     )
-                if metrics:
+                if metrics and not batcher.stopped:
                     batcher.add(metrics)
+            if batcher.stopped:
+                return
             if board is not None:
                 for metrics in board.poll() + board.finish():
-                    batcher.add(metrics)
+                    if not batcher.stopped:
+                        batcher.add(metrics)
                 _tell_unseen(board, err)
-            batcher.flush()
             code = process.wait()
+            batcher.flush(finished=code == 0)  # a clean exit: with the end-of-run checks
         finally:
             stop_process_group(process.pid)
             # Gone: the driver must not signal this pid later, it may be reused.

@@ -16,6 +16,7 @@ from ray import cloudpickle, tune
 
 from rescue import layout
 from rescue.worker.entrypoint import load_entry
+from rescue.worker.judging import BatchJudge
 from rescue.worker.report_batch import Batcher
 from rescue.worker.reporting import Metrics, install_sink
 
@@ -44,9 +45,9 @@ def tune_report(result: dict[str, Any], checkpoint: Mapping[str, Any] | None) ->
 
 
 class TuneSink:
-    def __init__(self, resume_from: str | None = None) -> None:
+    def __init__(self, resume_from: str | None = None, judge: BatchJudge | None = None) -> None:
         self.resume_from = resume_from
-        self.batcher = Batcher(tune_report, timer=True)
+        self.batcher = Batcher(tune_report, timer=True, judge=judge)
 
     def report(self, metrics: Metrics, checkpoint: Mapping[str, Any] | None) -> None:
         self.batcher.add(metrics, checkpoint)
@@ -73,13 +74,15 @@ def run_user_train(
     resume_from: str | None = None,
     log_dir: str | None = None,
     fresh: bool = False,
+    judge: BatchJudge | None = None,
 ) -> None:
     """The Ray Tune function trainable: the user's ``train(config)`` with reports routed to
     Tune. What it prints is kept in ``log_dir`` (stdout.log, stderr.log) as for a plain
     script, and a ``sys.exit`` inside it (an argparse error, say) is a crash that says so, with
     the last lines it wrote to stderr. ``fresh``: import the script again, also in a worker
-    that imported it for an earlier trial."""
-    sink = TuneSink(resume_from)
+    that imported it for an earlier trial. ``judge``: the run's judge; its verdict ends the
+    run as a stop from Ray Tune does (a ``SystemExit`` at the next report)."""
+    sink = TuneSink(resume_from, judge)
     install_sink(sink)
     with captured_output(log_dir) as tail:
         try:
@@ -100,7 +103,7 @@ def run_user_train(
         except Exception:
             _send_rest(sink.batcher)  # the reports before a crash are part of its story
             raise
-        sink.batcher.close()
+        sink.batcher.close(finished=True)
 
 
 def _send_rest(batcher: Batcher) -> None:
