@@ -7,6 +7,7 @@ import math
 import pytest
 
 from rescue.config import Target
+from rescue.detectors import Detector
 from rescue.detectors.course import course_of, on_course
 from rescue.detectors.run_watch import replay_run
 from rescue.detectors.stream import MetricStream
@@ -152,3 +153,30 @@ def test_patience_is_counted_in_the_metrics_own_observations(cadence):
     assert found is not None and found.signature in ("divergence", "explosion", "non_finite")
     observation = sum(1 for r in reports[: found.step + 1] if "score_loss" in r)
     assert observation <= len(values)
+
+
+class LossAboveOne(Detector):
+    """A detector that fires on every report, for the hold-off below."""
+
+    signature = "loss_above_one"
+
+    def on_report(self, stream):
+        if stream.latest.get("loss", 0) > 1:
+            return self.finding(stream, "loss", "loss above 1")
+        return None
+
+
+def test_a_finding_held_off_while_on_course_is_noted_once(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "extends: default\nsignatures:\n"
+        f"  loss_above_one: {{detector: '{__name__}:LossAboveOne', remedies: [lr_cut], "
+        "confirm: 15}\n"
+    )
+    reports = [{"loss": 2.0, "accuracy": 0.5 + 0.01 * i} for i in range(40)]
+    watch = replay_run(
+        load_policy(str(path)), reports, targets={"accuracy": Target(above=0.8)}, length=60
+    )
+    assert watch.verdict is None  # the accuracy is on course to pass 0.8 by report 60
+    held = [note for note in watch.notes if note.startswith("loss_above_one held off")]
+    assert len(held) == 1, held

@@ -161,7 +161,7 @@ class RunJudge:
             return None
         if rule.hold_on_course and on_course(self.stream, self.length):
             note = f"{signature} held off: every target is on course to be met"
-            if note not in self.notes:
+            if not any(n.startswith(note) for n in self.notes):  # once, from its first report
                 self.notes.append(note + f" (from report {self.stream.step})")
             return None
         first = pending[0]
