@@ -89,10 +89,14 @@ class RunJudge:
 
     def on_report(self, metrics: Metrics) -> list[Finding]:
         """Judge one report; the findings recorded at it (the verdict among them)."""
-        self.stream.append(metrics)
+        stream, pending = self.stream, self._pending
+        stream.append(metrics)
         new: list[Finding] = []
         for detector in self.detectors:
-            finding = self._confirmed(detector.signature, detector.on_report(self.stream))
+            found = detector.on_report(stream)
+            if found is None and detector.signature not in pending:
+                continue  # the usual case, on the hot path: nothing seen, nothing waiting
+            finding = self._confirmed(detector.signature, found)
             if finding is not None:
                 new.extend(self.record(finding))
         return new
