@@ -1,7 +1,8 @@
 """A run is judged in its worker, where its metrics are made: each report goes through the
 run's judge (:class:`~rescue.detectors.judge.RunJudge`) as it is made, in the training thread
-(a thread of its own would compete with the training for the interpreter, and cost it more),
-and the result that carries the report carries what the judge said at it. The driver takes
+(judging in a thread of its own was measured too: it shares the interpreter with the training
+all the same, and saved it little), and the result that carries the report carries what the
+judge said at it. The driver takes
 those findings instead of running the detectors itself (it keeps the run's stream, for its
 records), so a sweep's judging grows with its workers, not in its one driver.
 
@@ -31,7 +32,8 @@ JUDGED_KEY = "rescue_judged"
 
 
 class BatchJudge:
-    """The judge of one run in its worker, batch by batch.
+    """The judge of one run in its worker: each report as it is made, and what it said of a
+    batch's reports when the batch is sent.
 
     >>> from rescue.policy import load_policy
     >>> judge = BatchJudge(JudgeSpec(load_policy("default")).judge())
