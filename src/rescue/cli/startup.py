@@ -186,6 +186,8 @@ def _roles_in(raw: Any) -> tuple[str, ...]:
 
 
 def quiet_ray() -> None:
+    """Ray's settings for a rescue or a sweep, in the environment its processes inherit when
+    it starts: no new-style Tune output, no auto loggers, no log dedup; its loggers quiet."""
     import logging
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

@@ -43,7 +43,6 @@ class RunWatch:
         when the run is stopped (no finding: it says nothing about the run)."""
         self.policy = policy
         self.judge = RunJudge(policy, stream, length)
-        self.length = length
         self.deadline = deadline
         self.out_of_time = False
         self.health: list[float] = []
@@ -53,6 +52,10 @@ class RunWatch:
         self.started = self.last_report = time.monotonic()
         self._history = history.open("w", buffering=1)  # a run's reports, from its first
         self.received = stream.step + 1  # reports that arrived, with those after the verdict
+
+    @property
+    def length(self) -> int | None:
+        return self.judge.length
 
     @property
     def spec(self) -> JudgeSpec:

@@ -17,7 +17,6 @@ from rescue import layout
 from rescue.config import RescueConfig
 from rescue.detectors.course import course_of
 from rescue.detectors.health import health_basis
-from rescue.detectors.judge import JudgeSpec
 from rescue.detectors.run_watch import RunWatch
 from rescue.detectors.stream import MetricStream
 from rescue.engine.display import Display
@@ -293,7 +292,7 @@ class Supervisor:
                     command=self.job.command,
                     log_dir=str(folder),
                     on_checkpoint=checkpointed,
-                    judge=self.judge_spec,
+                    judge=watch.spec,
                     replay=replayed,
                 )
                 # Ray Tune counts this attempt's reports from 1; the run's go on from the replay.
@@ -316,12 +315,6 @@ class Supervisor:
         self._fill(record, watch, execution, time.monotonic() - started)
         self.display.run_ended(record)
         return watch
-
-    @property
-    def judge_spec(self) -> JudgeSpec:
-        """How each run is judged in its worker, as its watch here would judge it."""
-        cfg = self.job.config
-        return JudgeSpec(self.policy, cfg.metric_kinds, cfg.success, cfg.budget.reports_per_run)
 
     def _check_inputs(self, watch: RunWatch, folder: Path) -> None:
         """A run that ended without the metrics the cfg needs is a configuration problem,

@@ -75,8 +75,7 @@ def run_command(
                 if board is not None and time.monotonic() - polled > BOARD_POLL_SECONDS:
                     polled = time.monotonic()
                     for metrics in board.poll():
-                        if not batcher.stopped:
-                            batcher.add(metrics)
+                        batcher.add(metrics)  # after a verdict: SystemExit, as a Tune stop
                 if not line:
                     batcher.flush()
                     continue
@@ -88,14 +87,13 @@ def run_command(
                         f"rescue: {name} = {parser.unreadable[name]} does not fit a float: "
                         "left out of the reports\n"
                     )
-                if metrics and not batcher.stopped:
+                if metrics:
                     batcher.add(metrics)
             if batcher.stopped:
                 return
             if board is not None:
                 for metrics in board.poll() + board.finish():
-                    if not batcher.stopped:
-                        batcher.add(metrics)
+                    batcher.add(metrics)
                 _tell_unseen(board, err)
             code = process.wait()
             batcher.flush(finished=code == 0)  # a clean exit: with the end-of-run checks

@@ -2,9 +2,9 @@
 run's judge (:class:`~rescue.detectors.judge.RunJudge`) as it is made, in the training thread
 (judging in a thread of its own was measured too: it shares the interpreter with the training
 all the same, and saved it little), and the result that carries the report carries what the
-judge said at it. The driver takes
-those findings instead of running the detectors itself (it keeps the run's stream, for its
-records), so a sweep's judging grows with its workers, not in its one driver.
+judge said at it. The driver takes those findings instead of running the detectors itself
+(it keeps the run's stream, for its records), so a sweep's judging grows with its workers,
+not in its one driver.
 
 A report with a finding goes at once, with those before it. A verdict, or the run's declared
 length, ends the run from inside: the training thread ends at its next report, as when Ray

@@ -137,7 +137,7 @@ class Batcher:
         """Send the pending reports as one result; the caller holds ``_sending``. A run that
         finished with nothing pending still sends its end-of-run checks."""
         with self._state:
-            if self.stopped or not (self.pending or finished and self.judge is not None):
+            if not (self.pending or finished and self.judge is not None):
                 return
             batch, self.pending = self.pending, []
             said, self.said = self.said, {}
