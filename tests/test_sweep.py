@@ -21,7 +21,7 @@ from rescue.engine.sweep import (
 )
 from rescue.errors import ConfigError, RescueError
 from rescue.policy import load_policy
-from rescue.search.study import SweepStudy, sick_constraint
+from rescue.search.study import SweepStudy, sickness
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -93,8 +93,8 @@ def test_healthy_trials_rank_first_by_objective_and_diagnoses_are_counted():
     assert signature_counts(trials) == {"divergence": 2, "healthy": 2, "explosion": 1}
 
 
-def test_a_sick_trial_is_infeasible_and_one_stopped_later_is_less_so():
-    assert sick_constraint(3) > sick_constraint(30) > 1.0
+def test_a_sick_trial_is_infeasible_and_one_nearer_healthy_is_less_so():
+    assert 2.0 == sickness(None) >= sickness(3.0) > sickness(-1.0) >= 1.0
 
 
 # --- the loop, driven like the Tune adapter drives it ---------------------------------------
@@ -219,6 +219,64 @@ def test_a_sick_trial_can_be_rescued_in_place_with_the_policy_remedy(tmp_path, w
         # Recorded as a rescue records its remedies (engine.record.remedy_entry).
         assert parent.remedy["restart"] == "fresh" and parent.remedy["why"]
     assert len(report.runs) == 12  # rescues count against the budget
+
+
+def run_trial(loop, key, lr=None, checkpoint_every=0):
+    """One trial driven to its end; ``lr``: enqueued, so the study asks it."""
+    if lr is not None:
+        loop.study.study.enqueue_trial({"lr": lr})
+    config = loop.suggest(key)
+    for step, metrics in enumerate(fake_losses(config)):
+        stop = loop.on_report(key, metrics)
+        if checkpoint_every and step % checkpoint_every == checkpoint_every - 1:
+            loop.checkpointed(key, step, f"/store/{key}/checkpoint_{step:06d}")
+        if stop:
+            break
+    loop.finish(key)
+    return loop.report.runs[-1]
+
+
+def rescue_range(trial):
+    """The (low, high) of the lr range the trial's remedy searched."""
+    shown = trial.remedy["search_space"]["lr"]
+    return tuple(float(shown.split(f"{end}=")[1].split(",")[0]) for end in ("low", "high"))
+
+
+@pytest.mark.parametrize("earlier_lr", [None, 0.15])
+def test_a_sick_trials_remedy_reads_what_every_trial_so_far_taught(
+    tmp_path, write_cfg, earlier_lr
+):
+    """A trial at lr 0.15 that diverged bounds the cut of a later one at 0.9 below 0.15, as a
+    rescue's earlier runs bound its next; without it the cut's window reaches above 0.15."""
+    loop, _ = make_loop(tmp_path, write_cfg, 4, rescue_sick=True)
+    if earlier_lr is not None:
+        loop.rescue_sick = False  # its own rescue is not the point here
+        earlier = run_trial(loop, "a", earlier_lr)
+        assert earlier.verdict is not None and earlier.evidence["side"] == "too_high"
+        loop.rescue_sick = True
+    sick = run_trial(loop, "b", 0.9)
+    assert sick.outcome == "diagnosed" and sick.remedy["name"] == "lr_cut"
+    assert sick.evidence["firm"] and sick.evidence["side"] == "too_high"
+    low, high = rescue_range(sick)
+    if earlier_lr is None:
+        assert high > 0.15
+    else:
+        assert low < high < 0.15
+    rescue = run_trial(loop, "c")
+    assert rescue.rescue_of == sick.run and low <= rescue.config["lr"] <= high
+
+
+def test_a_remedy_that_restarts_from_a_checkpoint_does_so_in_a_sweep(tmp_path, write_cfg):
+    loop, _ = make_loop(tmp_path, write_cfg, 4, rescue_sick=True)
+    cut = loop.policy.remedies["lr_cut"]
+    loop.policy.remedies["lr_cut"] = cut.model_copy(update={"restart": "checkpoint"})
+    sick = run_trial(loop, "a", 0.9, checkpoint_every=2)
+    assert sick.remedy["restart"] == "checkpoint" and sick.checkpoints
+    onset = min(f.onset if f.onset is not None else f.step for f in sick.findings)
+    expected = [p for s, p in sick.checkpoints if s < onset][-1]
+    loop.suggest("b")
+    assert loop.resume_from("b") == expected == sick.checkpoint_before_trouble()
+    assert loop.resume_from("a") is None  # ended; and a fresh trial starts afresh
 
 
 def test_a_trials_checkpoints_are_recorded_as_their_reports_name_them(tmp_path, write_cfg):

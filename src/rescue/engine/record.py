@@ -12,6 +12,7 @@ from rescue import strict_json
 from rescue.detectors.findings import Finding
 
 if TYPE_CHECKING:
+    from rescue.detectors.run_watch import RunWatch
     from rescue.policy import Choice, Policy
 
 Outcome = Literal["healthy", "rescued", "not_rescued", "running", "interrupted"]
@@ -53,6 +54,44 @@ class RunRecord:
     @property
     def verdict(self) -> Finding | None:
         return next((f for f in self.findings if f.action == "restart"), None)
+
+    def ended(
+        self,
+        watch: RunWatch,
+        status: Literal["stopped", "completed", "crashed"],
+        error: str | None,
+        seconds: float,
+    ) -> None:
+        """Take what the run's watch saw once the run ended with ``status``; success is met
+        only by a run that completed with every target met by its last value."""
+        stream = watch.stream
+        self.status = status
+        self.reports = watch.received
+        self.final_metrics = dict(stream.latest)
+        self.findings = list(watch.findings)
+        self.seconds = round(seconds, 2)
+        self.health = watch.health[-1] if watch.health else None
+        self.error = error
+        self.met_success = status == "completed" and all(
+            name in stream.series and target.met_by(stream.series[name].last)
+            for name, target in stream.targets.items()
+        )
+        self.notes = list(watch.notes)
+
+    def checkpoint_before_trouble(self) -> str | None:
+        """The last checkpoint saved before the earliest onset among the run's restart-worthy
+        findings (a detector that reads a smoothed level dates the trouble later than one that
+        reads the raw values), for a remedy that restarts from a checkpoint."""
+        verdict = self.verdict
+        if verdict is None:
+            return None
+        onset = min(
+            f.onset if f.onset is not None else f.step
+            for f in self.findings
+            if f.action == "restart" or f is verdict
+        )
+        before = [path for step, path in self.checkpoints if step < onset]
+        return before[-1] if before else None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

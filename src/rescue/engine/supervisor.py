@@ -15,8 +15,6 @@ from optuna.trial import TrialState
 
 from rescue import layout
 from rescue.config import RescueConfig
-from rescue.detectors.course import course_of
-from rescue.detectors.health import health_basis
 from rescue.detectors.run_watch import RunWatch
 from rescue.detectors.stream import MetricStream
 from rescue.engine.display import Display
@@ -25,7 +23,7 @@ from rescue.engine.ray_runner import RayRunner
 from rescue.engine.record import RescueReport, RunRecord, remedy_entry
 from rescue.engine.resume import Continuation, Progress, resume_entry
 from rescue.kinds import MetricKinds
-from rescue.policy import CannotRemedy, Choice, Evidence, Observation, Policy, choose, read_side
+from rescue.policy import CannotRemedy, Evidence, Observation, Policy, choose, observe
 from rescue.search.study import RescueStudy
 from rescue.worker.command_line import CommandSpec
 
@@ -156,7 +154,9 @@ class Supervisor:
             self.tried[(record.verdict.signature, choice.name)] += 1
             search = choice.space
             config = {**config, **choice.reset}
-            resume_from = self._resume_point(choice, record)
+            resume_from = (
+                record.checkpoint_before_trouble() if choice.restart == "checkpoint" else None
+            )
             self._save(Progress(run + 1, config, search, resume_from))
         else:
             self.report.summary = (
@@ -205,41 +205,18 @@ class Supervisor:
         from_checkpoint: bool = False,
         moved: tuple[str, ...] = (),
     ) -> Observation:
-        """The run as evidence: which way it says the step size was wrong, from its verdict
-        and the course of its watched metric. A run that went on from an earlier run's
-        checkpoint inherits that run's weights, so its failure may not be its knob values'
-        doing: its side steers but bounds nothing."""
-        course = course_of(watch.stream)
-        verdict = record.verdict
-        healthy = verdict is None and record.met_success
-        if verdict is not None:
-            rule = self.policy.rules.get(verdict.signature)
-            side = read_side(
-                rule.side if rule else "neutral",
-                rule.firm if rule else False,
-                verdict.signature,
-                course,
-            )
-        elif not healthy:  # a miss no detector named: the course alone says which way
-            side = read_side("auto", True, "missed success", course)
-        else:
-            side = read_side("neutral", False, "healthy", course)
+        """The run as evidence (:func:`rescue.policy.observe`), added to the runs so far."""
         observation = self.evidence.add(
-            Observation(
-                run=record.run,
-                config=self.job.config.knob_values(record.config),
-                healthy=healthy,
-                signature=verdict.signature if verdict else None,
-                side=side[0],
-                firm=side[1] and not from_checkpoint,
-                why=side[2],
-                health=record.health,
-                metric=course.metric if course else None,
-                first=course.first if course else None,
-                level=course.level if course else None,
-                basis=health_basis(watch.stream),
-                moved=moved,
-                lower=course.lower_is_better if course else None,
+            observe(
+                self.policy,
+                record.run,
+                self.job.config.knob_values(record.config),
+                record.verdict,
+                record.met_success,
+                record.health,
+                watch.stream,
+                from_checkpoint,
+                moved,
             ),
             self._polarities,
         )
@@ -312,7 +289,8 @@ class Supervisor:
         elif execution.status == "completed":
             self._check_inputs(watch, folder)
             watch.completed()
-        self._fill(record, watch, execution, time.monotonic() - started)
+        record.ended(watch, execution.status, execution.error, time.monotonic() - started)
+        record.checkpoints = execution.checkpoints
         self.display.run_ended(record)
         return watch
 
@@ -362,22 +340,6 @@ class Supervisor:
                     f"command.metrics {name}: '{pattern}' never matched a line of {log}"
                 )
 
-    def _fill(self, record: RunRecord, watch: RunWatch, ex: Execution, seconds: float) -> None:
-        stream = watch.stream
-        record.status = ex.status
-        record.reports = watch.received
-        record.final_metrics = dict(stream.latest)
-        record.findings = list(watch.findings)
-        record.seconds = round(seconds, 2)
-        record.health = watch.health[-1] if watch.health else None
-        record.error = ex.error
-        record.met_success = ex.status == "completed" and all(
-            name in stream.series and target.met_by(stream.series[name].last)
-            for name, target in stream.targets.items()
-        )
-        record.checkpoints = ex.checkpoints
-        record.notes = list(watch.notes)
-
     def _finish_trial(self, trial, record: RunRecord, watch: RunWatch, remedy) -> None:
         state = {
             "completed": TrialState.COMPLETE,
@@ -412,19 +374,6 @@ class Supervisor:
             },
             healthy=record.verdict is None,
         )
-
-    def _resume_point(self, choice: Choice, record: RunRecord) -> str | None:
-        if choice.restart != "checkpoint" or record.verdict is None:
-            return None
-        # The earliest onset among the run's restart-worthy findings: a detector that reads a
-        # smoothed level dates the trouble later than one that reads the raw values.
-        onset = min(
-            f.onset if f.onset is not None else f.step
-            for f in record.findings
-            if f.action == "restart" or f is record.verdict
-        )
-        before = [path for step, path in record.checkpoints if step < onset]
-        return before[-1] if before else None
 
     def _success_summary(self, record: RunRecord) -> str:
         if record.run == 0:

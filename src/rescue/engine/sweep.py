@@ -2,7 +2,10 @@
 trial is watched by the same detectors and policy as a single rescue. A sick trial is stopped
 at its diagnosis, and the diagnosis is told to the study so the sampler learns the failure
 region (see :mod:`rescue.search.study`). With ``rescue_sick`` a diagnosed trial is restarted
-once with the remedy the policy prescribes, as the next trial of the budget.
+once with the remedy the policy prescribes, as the next trial of the budget: chosen as a
+rescue's restart is, from the trial's evidence and what every trial so far taught about each
+knob (:mod:`rescue.policy.evidence`), and from its last checkpoint before the trouble when the
+remedy says ``restart: checkpoint``.
 
 The loop is Ray-free: an adapter (:mod:`rescue.engine.experiment`) asks it for configurations,
 hands it each trial's reports and says when a trial ended.
@@ -27,15 +30,7 @@ from rescue.detectors.stream import MetricStream
 from rescue.engine.record import RescueReport, RunRecord, remedy_entry
 from rescue.errors import RescueError
 from rescue.kinds import MetricKinds
-from rescue.policy import (
-    CannotRemedy,
-    Choice,
-    Evidence,
-    Observation,
-    Policy,
-    choose,
-    read_side,
-)
+from rescue.policy import CannotRemedy, Choice, Evidence, Observation, Policy, choose, observe
 from rescue.search.study import Mode, SweepStudy, domains_space
 from rescue.worker.reporting import Metrics
 
@@ -232,6 +227,8 @@ class _Live:
     watch: RunWatch
     started: float
     history: list[float] = field(default_factory=list)
+    resume_from: str | None = None  # a rescue going on from its sick trial's checkpoint
+    moved: tuple[str, ...] = ()  # what its remedy drew anew
 
 
 class SweepLoop:
@@ -257,6 +254,9 @@ class SweepLoop:
         self.space = domains_space(self.domains, config.params)
         self.live: dict[str, _Live] = {}
         self.rescues: deque[tuple[SweepTrial, Choice]] = deque()
+        # What every trial so far says of its knob values; a sick trial's remedy reads it.
+        self.evidence = Evidence()
+        self._polarities = {n: policy.polarity(k.role) for n, k in config.knobs.items()}
         self.redo: deque[SweepTrial] = deque()  # trials a killed supervisor left in flight
         spent = float(report.resume.get("spent_seconds") or 0.0)
         self._clock = time.monotonic() - spent  # a resumed sweep's budget counts what was spent
@@ -280,6 +280,7 @@ class SweepLoop:
             return None
         changes: dict[str, list[Any]] = {}
         parent: SweepTrial | None = None
+        choice: Choice | None = None
         if self.rescues:
             parent, choice = self.rescues.popleft()
             space, fixed = self._rescue_space(parent, choice)
@@ -294,7 +295,13 @@ class SweepLoop:
             if parent.remedy is not None:
                 parent.remedy["changes"] = changes
         self.report.runs.append(trial)
-        return self._start(key, trial, optuna_trial, changes)
+        config = self._start(key, trial, optuna_trial, changes)
+        if parent is not None and choice is not None:
+            live = self.live[key]
+            live.moved = tuple(choice.space)
+            if choice.restart == "checkpoint":
+                live.resume_from = parent.checkpoint_before_trouble()
+        return config
 
     def take_over(self, note_for: Callable[[SweepTrial], dict[str, Any]]) -> list[SweepTrial]:
         """Go on with a sweep whose supervisor stopped (:mod:`rescue.engine.resume`): trials
@@ -310,6 +317,10 @@ class SweepLoop:
             runs[index] = fresh
             self.redo.append(fresh)
             interrupted.append(fresh)
+        self.evidence = Evidence()
+        for trial in runs:  # in run order: the order they ended in was not kept
+            if trial.evidence is not None:
+                self.evidence.observations.append(Observation.from_dict(trial.evidence))
         rescued = {t.rescue_of for t in runs if t.rescue_of is not None}
         for trial in runs:
             if trial.remedy is not None and trial.run not in rescued:
@@ -373,7 +384,10 @@ class SweepLoop:
         return layout.run_folder(self.out, trial.run)
 
     def resume_from(self, key: str) -> str | None:
-        return None  # a sweep's trials start afresh, also when run again after a stop
+        """A rescue whose remedy restarts from a checkpoint goes on from its sick trial's last
+        one before the trouble; every other trial starts afresh, also when run again."""
+        live = self.live.get(key)
+        return live.resume_from if live is not None else None
 
     def checkpointed(self, key: str, report: int, path: str) -> None:
         live = self.live.get(key)
@@ -399,33 +413,36 @@ class SweepLoop:
         watch.close()
         stopped = watch.verdict is not None
         cut = not stopped and error is None and watch.out_of_time
+        status: Literal["stopped", "completed", "crashed"] = "completed"
         if error is not None:
-            trial.status = "crashed"
+            status = "crashed"
             watch.crashed(error)
         elif stopped or cut:
-            trial.status = "stopped"
+            status = "stopped"
         else:
-            trial.status = "completed"
             watch.completed()
-        stream = watch.stream
-        trial.reports = watch.received
-        trial.final_metrics = dict(stream.latest)
-        trial.findings = list(watch.findings)
-        trial.seconds = round(time.monotonic() - live.started, 2)
-        trial.health = watch.health[-1] if watch.health else None
-        trial.error = error
-        trial.notes = list(watch.notes)
-        trial.outcome = "healthy" if trial.status == "completed" else "cut" if cut else "diagnosed"
-        series = stream.series.get(self.objective.metric)
+        trial.ended(watch, status, error, time.monotonic() - live.started)
+        trial.outcome = "healthy" if status == "completed" else "cut" if cut else "diagnosed"
+        series = watch.stream.series.get(self.objective.metric)
         trial.objective = series.last if series is not None else None
-        trial.met_success = trial.status == "completed" and all(
-            name in stream.series and target.met_by(stream.series[name].last)
-            for name, target in stream.targets.items()
-        )
         # A crash is a bug in the script, unless it raised on NaN (then it is a sick run).
-        bug = trial.status == "crashed" and (
-            watch.verdict is None or watch.verdict.signature == "crash"
-        )
+        bug = status == "crashed" and (watch.verdict is None or watch.verdict.signature == "crash")
+        if not cut and not bug:  # what its knob values did, for the rescues to come
+            observation = self.evidence.add(
+                observe(
+                    self.policy,
+                    trial.run,
+                    {k: trial.config[k] for k in self.config.knobs},
+                    trial.verdict,
+                    trial.met_success,
+                    trial.health,
+                    watch.stream,
+                    from_checkpoint=live.resume_from is not None,
+                    moved=live.moved,
+                ),
+                self._polarities,
+            )
+            trial.evidence = observation.to_dict()
         if trial.outcome == "diagnosed" and not bug:
             self._maybe_rescue(trial)
         if cut:  # says nothing about its params: no sampler learns from it
@@ -438,7 +455,7 @@ class SweepLoop:
             trial.objective,
             live.history,
             sick=trial.outcome == "diagnosed",
-            reports=trial.reports,
+            health=trial.health,
             attrs={
                 "run": trial.run,
                 "status": trial.status,
@@ -520,17 +537,16 @@ class SweepLoop:
         self.report.write(self.out / layout.REPORT_JSON)
 
     def _remedy_for(self, trial: SweepTrial) -> Choice | None:
+        """The policy's remedy for a diagnosed trial, chosen as a rescue's restart is: the
+        trial is the start of its own line of runs, and every other trial bounds the knobs."""
         verdict = trial.verdict
-        if verdict is None:
+        if verdict is None or trial.evidence is None:
             return None
+        observation = Observation.from_dict(trial.evidence)
+        others = [o for o in self.evidence.observations if o.run != trial.run]
+        evidence = Evidence([*others, observation], since=len(others))
         knob_values = {k: trial.config[k] for k in self.config.knobs}
         knobs = dict(self.config.knobs)
-        rule = self.policy.rules.get(verdict.signature)
-        side, firm, why = read_side(
-            rule.side if rule else "neutral", rule.firm if rule else False, verdict.signature, None
-        )
-        observation = Observation(trial.run, knob_values, False, verdict.signature, side, firm, why)
-        evidence = Evidence([observation])
         choice = choose(self.policy, verdict, observation, evidence, knobs, knob_values, Counter())
         return None if isinstance(choice, CannotRemedy) else choice
 

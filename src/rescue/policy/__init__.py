@@ -3,7 +3,7 @@ policy), what a restart changes (:mod:`.remedies`), what the runs so far taught
 (:mod:`.evidence`), and the move chosen from both (:mod:`.choice`)."""
 
 from rescue.policy.choice import CannotRemedy, Choice, choose
-from rescue.policy.evidence import Evidence, Observation, Side, read_side
+from rescue.policy.evidence import Evidence, Observation, Side, observe, read_side
 from rescue.policy.remedies import Remedy
 from rescue.policy.rules import (
     Policy,
@@ -31,6 +31,7 @@ __all__ = [
     "available_policies",
     "choose",
     "load_policy",
+    "observe",
     "policy_dir",
     "read_side",
 ]

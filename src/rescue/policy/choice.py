@@ -215,7 +215,7 @@ class _Mover:
             where = _position(knob, value)
             if where is None or EXTREME < where < 1 - EXTREME or value == 0:
                 continue  # (0 is a knob turned off, warm-up or clipping: not an extreme)
-            if self.evidence.observations[0].config.get(name) != value:
+            if self.evidence.line[0].config.get(name) != value:
                 continue  # a value rescue chose is no suspect: the user's own setting is
             inward: Direction = "down" if where >= 1 - EXTREME else "up"
             side = self.observation.side

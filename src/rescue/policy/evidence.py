@@ -31,9 +31,15 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from rescue.detectors.course import Course
+from rescue.detectors.course import Course, course_of
+from rescue.detectors.health import health_basis
+
+if TYPE_CHECKING:
+    from rescue.detectors.findings import Finding
+    from rescue.detectors.stream import MetricStream
+    from rescue.policy.rules import Policy
 
 # A run whose watched loss stayed this many times above the first value another run of the same
 # model reported had blown up before its own first report.
@@ -132,11 +138,66 @@ def read_side(
     return Side.NEUTRAL, False, f"{signature}: says nothing about the step size"
 
 
+def observe(
+    policy: Policy,
+    run: int,
+    knob_values: Mapping[str, Any],
+    verdict: Finding | None,
+    met_success: bool,
+    health: float | None,
+    stream: MetricStream,
+    from_checkpoint: bool = False,
+    moved: tuple[str, ...] = (),
+) -> Observation:
+    """A finished run as evidence: which way it says the step size was wrong, from its verdict
+    and the course of its watched metric, for a rescue's run and a sweep's trial alike. A run
+    that went on from an earlier run's checkpoint inherits that run's weights, so its failure
+    may not be its knob values' doing: its side steers but bounds nothing."""
+    course = course_of(stream)
+    healthy = verdict is None and met_success
+    if verdict is not None:
+        rule = policy.rules.get(verdict.signature)
+        side = read_side(
+            rule.side if rule else "neutral",
+            rule.firm if rule else False,
+            verdict.signature,
+            course,
+        )
+    elif not healthy:  # a miss no detector named: the course alone says which way
+        side = read_side("auto", True, "missed success", course)
+    else:
+        side = read_side("neutral", False, "healthy", course)
+    return Observation(
+        run=run,
+        config=dict(knob_values),
+        healthy=healthy,
+        signature=verdict.signature if verdict else None,
+        side=side[0],
+        firm=side[1] and not from_checkpoint,
+        why=side[2],
+        health=health,
+        metric=course.metric if course else None,
+        first=course.first if course else None,
+        level=course.level if course else None,
+        basis=health_basis(stream),
+        moved=moved,
+        lower=course.lower_is_better if course else None,
+    )
+
+
 @dataclass
 class Evidence:
-    """Every run's observation, in order."""
+    """Every run's observation, in order. ``since``: where the line of runs being rescued
+    starts, each run after it a move from the one before; the runs before it (a sweep's other
+    trials) bound and bracket the knobs, but no move led from them."""
 
     observations: list[Observation] = field(default_factory=list)
+    since: int = 0
+
+    @property
+    def line(self) -> list[Observation]:
+        """The line of runs being rescued, the first one as its user (or its sweep) set it."""
+        return self.observations[self.since :]
 
     def add(
         self, observation: Observation, polarities: Mapping[str, int] | None = None
@@ -237,10 +298,11 @@ class Evidence:
         """(knob, value before, value after) when the move that led to the latest run drew
         exactly one number anew (a knob put back beside it does not count): a move whose
         effect can be read."""
-        if len(self.observations) < 2:
+        line = self.line
+        if len(line) < 2:
             return None
-        latest = self.observations[-1]
-        before, after = self.observations[-2].config, latest.config
+        latest = line[-1]
+        before, after = line[-2].config, latest.config
         changed = list(latest.moved) or [k for k in after if after[k] != before.get(k)]
         if len(changed) != 1 or not _number(after.get(changed[0])):
             return None
@@ -253,9 +315,10 @@ class Evidence:
         """How much healthier the latest run was than the one before (negative: better, in
         decades), or None when the two cannot be compared. A run stopped by a firm failure
         before its targets were reported is worse than one that ran to its end."""
-        if len(self.observations) < 2:
+        line = self.line
+        if len(line) < 2:
             return None
-        earlier, latest = self.observations[-2], self.observations[-1]
+        earlier, latest = line[-2], line[-1]
         both = earlier.health is not None and latest.health is not None
         if both and earlier.basis == latest.basis:
             return latest.health - earlier.health
@@ -270,7 +333,8 @@ class Evidence:
         """How many of the latest runs moved knob ``name`` in ``direction``, one after the
         other: a move that keeps not reaching the fix reaches further."""
         count = 0
-        for before, after in zip(self.observations[-2::-1], self.observations[::-1]):
+        line = self.line
+        for before, after in zip(line[-2::-1], line[::-1]):
             a, b = before.config.get(name), after.config.get(name)
             if not (_number(a) and _number(b)) or a == b:
                 break

@@ -12,11 +12,11 @@ in the objective's own direction, where every diagnosis teaches the sampler.
 
 A healthy trial is told ``COMPLETE`` with its objective and the constraint ``sick = -1``
 (feasible). A diagnosed trial is told ``PRUNED`` with its objective's history as intermediate
-values and ``sick = 1 + 1/(reports + 1)`` (infeasible). Optuna 5's TPE reads constraints from
-the trial (``Trial.set_constraint``): infeasible trials rank below every feasible one, so the
-configurations that failed land in TPE's "bad" density and it samples away from them; among
-them, a trial that ran longer before its diagnosis counts as less bad, being nearer the edge
-of the failure region.
+values and ``sick`` in [1, 2] (infeasible), graded by its health as a rescue's runs are
+(:func:`sickness`). Optuna 5's TPE reads constraints from the trial (``Trial.set_constraint``):
+infeasible trials rank below every feasible one, so the configurations that failed land in
+TPE's "bad" density and it samples away from them; among them, a trial that ended nearer to
+healthy counts as less bad, being nearer the edge of the failure region.
 """
 
 from __future__ import annotations
@@ -247,7 +247,12 @@ def close_interrupted(
 
 
 def sickness(health: float | None) -> float:
-    """The constraint value of a sick run: in [1, 2], lower for a run closer to healthy."""
+    """The constraint value of a sick run, a rescue's or a sweep's: in [1, 2], lower for a
+    run closer to healthy (its health, :mod:`rescue.detectors.health`).
+
+    >>> sickness(None), sickness(-WORST), sickness(0.0) < sickness(WORST)
+    (2.0, 1.0, True)
+    """
     if health is None or not math.isfinite(health):
         return 2.0
     return 1.0 + min(max((health + WORST) / (2 * WORST), 0.0), 1.0)
@@ -268,15 +273,6 @@ def thin_history(values: Sequence[float]) -> list[tuple[int, float]]:
 # ---------------------------------------------------------------- sweeps
 
 Mode = Literal["min", "max"]
-
-
-def sick_constraint(reports: int) -> float:
-    """The constraint of a diagnosed trial: > 1, larger for one stopped earlier.
-
-    >>> sick_constraint(0), sick_constraint(9)
-    (2.0, 1.1)
-    """
-    return 1.0 + 1.0 / (max(reports, 0) + 1)
 
 
 def startup_trials(n_trials: int) -> int:
@@ -381,7 +377,7 @@ class SweepStudy:
         value: float | None,
         history: Sequence[float],
         sick: bool,
-        reports: int,
+        health: float | None,
         attrs: Mapping[str, Any],
         crashed: bool = False,
     ) -> None:
@@ -393,7 +389,7 @@ class SweepStudy:
             return
         for step, v in thin_history(history):
             trial.report(v, step)
-        trial.set_constraint("sick", sick_constraint(reports) if sick else -1.0)
+        trial.set_constraint("sick", sickness(health) if sick else -1.0)
         if sick or value is None or not math.isfinite(value):
             self.study.tell(trial, state=TrialState.PRUNED)
         else:
