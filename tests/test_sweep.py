@@ -279,6 +279,30 @@ def test_a_remedy_that_restarts_from_a_checkpoint_does_so_in_a_sweep(tmp_path, w
     assert loop.resume_from("a") is None  # ended; and a fresh trial starts afresh
 
 
+def test_a_trial_ends_at_the_declared_length_as_a_rescues_run_does(tmp_path, write_cfg):
+    """budget.reports_per_run: a trial going on past it is ended there, healthy, in the worker
+    (the judge spec it gets) and here alike."""
+    cfg = load_config(write_cfg(CFG.split("search:")[0] + "success:\n  loss: {below: 0.05}\n"
+                                "budget: {reports_per_run: 20}\n"))
+    objective = choose_objective(cfg)
+    study = SweepStudy(None, "sweep", objective.mode, 1, seed=0)
+    report = SweepReport(script="t.py", config_file="c", out=str(tmp_path), storage="", study="s")
+    loop = SweepLoop(cfg, load_policy("default"), study, objective, 1, tmp_path, report, Silent())
+    assert loop.judge_spec.length == 20
+    study.study.enqueue_trial({"lr": 0.01})
+    config = loop.suggest("t")
+    sent = 0
+    for metrics in fake_losses(config):  # 60 reports, unless told to stop
+        sent += 1
+        if loop.on_report("t", metrics):
+            break
+    loop.finish("t")
+    trial = loop.result().runs[0]
+    assert sent == trial.reports == 20
+    assert trial.outcome == "healthy" and trial.status == "completed"
+    assert trial.met_success
+
+
 def test_a_trials_checkpoints_are_recorded_as_their_reports_name_them(tmp_path, write_cfg):
     loop, _ = make_loop(tmp_path, write_cfg, 1)
     loop.suggest("t")
@@ -330,6 +354,7 @@ def test_a_real_sweep_stops_diverging_trials_and_finds_a_healthy_learning_rate(l
         "params: {lr: 0.01, steps: 300, seed: 0, step_seconds: 0.01}\n"
         "knobs:\n  lr: {role: learning_rate, low: 1.0e-4, high: 1.0, log: true}\n"
         "success:\n  loss: {below: 0.05}\n"
+        "budget: {reports_per_run: 50}\n"  # of its 60: ended there, as a rescue's run is
     )
     out = tmp_path / "out"
     argv = ["sweep", str(SCRIPTS / "sgd_regression.py"), "--config", str(cfg), "--out", str(out)]
@@ -354,6 +379,9 @@ def test_a_real_sweep_stops_diverging_trials_and_finds_a_healthy_learning_rate(l
     assert report["final_config"]["lr"] == best["params"]["lr"]
     assert sum(report["sweep"]["signatures"].values()) == 8
     assert report["sweep"]["signatures"]["healthy"] == 8 - len(diagnosed)
+    for run in report["runs"]:
+        if run["outcome"] == "healthy":
+            assert run["status"] == "completed" and run["reports"] == 50
     for run in report["runs"]:  # every report reached the loop and was kept
         lines = (out / "runs" / f"run-{run['run']:03d}" / "metrics.jsonl").read_text()
         assert len(lines.splitlines()) == run["reports"]

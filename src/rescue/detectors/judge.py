@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rescue.config import Target
+from rescue.config import RescueConfig, Target
 from rescue.detectors.course import on_course
 from rescue.detectors.findings import Finding
 from rescue.detectors.stream import MetricStream
@@ -68,9 +68,19 @@ class JudgeSpec:
     targets: Mapping[str, Target] = field(default_factory=dict)
     length: int | None = None
 
+    @classmethod
+    def of(cls, policy: Policy, config: RescueConfig) -> JudgeSpec:
+        """How a run of ``config`` is judged, a rescue's run and a sweep's trial alike: its
+        metric kinds, its success targets and its declared length."""
+        kinds, targets = config.metric_kinds, config.success
+        return cls(policy, kinds, targets, config.budget.reports_per_run)
+
+    def stream(self) -> MetricStream:
+        """A new run's stream."""
+        return MetricStream(MetricKinds(self.kinds), dict(self.targets), self.length)
+
     def judge(self) -> RunJudge:
-        stream = MetricStream(MetricKinds(self.kinds), dict(self.targets), self.length)
-        return RunJudge(self.policy, stream, self.length)
+        return RunJudge(self.policy, self.stream(), self.length)
 
 
 class RunJudge:

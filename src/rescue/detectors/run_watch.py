@@ -53,6 +53,17 @@ class RunWatch:
         self._history = history.open("w", buffering=1)  # a run's reports, from its first
         self.received = stream.step + 1  # reports that arrived, with those after the verdict
 
+    @classmethod
+    def of(
+        cls,
+        spec: JudgeSpec,
+        history: Path,
+        listener: ReportListener | None = None,
+        deadline: float | None = None,
+    ) -> RunWatch:
+        """The watch of a new run judged as ``spec`` says (the spec its worker gets)."""
+        return cls(spec.policy, spec.stream(), history, listener, spec.length, deadline)
+
     @property
     def length(self) -> int | None:
         return self.judge.length

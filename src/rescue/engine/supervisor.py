@@ -15,14 +15,13 @@ from optuna.trial import TrialState
 
 from rescue import layout
 from rescue.config import RescueConfig
+from rescue.detectors.judge import JudgeSpec
 from rescue.detectors.run_watch import RunWatch
-from rescue.detectors.stream import MetricStream
 from rescue.engine.display import Display
 from rescue.engine.lane import Execution
 from rescue.engine.ray_runner import RayRunner
 from rescue.engine.record import RescueReport, RunRecord, remedy_entry
 from rescue.engine.resume import Continuation, Progress, resume_entry
-from rescue.kinds import MetricKinds
 from rescue.policy import CannotRemedy, Evidence, Observation, Policy, choose, observe
 from rescue.search.study import RescueStudy
 from rescue.worker.command_line import CommandSpec
@@ -232,17 +231,8 @@ class Supervisor:
         cfg = self.job.config
         folder = layout.run_folder(self.out, record.run)
         folder.mkdir(parents=True, exist_ok=True)
-        stream = MetricStream(
-            MetricKinds(cfg.metric_kinds), cfg.success, cfg.budget.reports_per_run
-        )
-        watch = RunWatch(
-            self.policy,
-            stream,
-            folder / layout.METRICS,
-            self.display.reported,
-            length=self.job.config.budget.reports_per_run,
-            deadline=self._deadline,
-        )
+        spec = JudgeSpec.of(self.policy, cfg)
+        watch = RunWatch.of(spec, folder / layout.METRICS, self.display.reported, self._deadline)
         started = time.monotonic()
         replayed = continued.reports if continued else []
 
@@ -269,7 +259,7 @@ class Supervisor:
                     command=self.job.command,
                     log_dir=str(folder),
                     on_checkpoint=checkpointed,
-                    judge=watch.spec,
+                    judge=spec,
                     replay=replayed,
                 )
                 # Ray Tune counts this attempt's reports from 1; the run's go on from the replay.

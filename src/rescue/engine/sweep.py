@@ -26,10 +26,8 @@ from rescue.config import Domain, RescueConfig, Target
 from rescue.detectors.findings import Finding
 from rescue.detectors.judge import Judged, JudgeSpec
 from rescue.detectors.run_watch import RunWatch
-from rescue.detectors.stream import MetricStream
 from rescue.engine.record import RescueReport, RunRecord, remedy_entry
 from rescue.errors import RescueError
-from rescue.kinds import MetricKinds
 from rescue.policy import CannotRemedy, Choice, Evidence, Observation, Policy, choose, observe
 from rescue.search.study import Mode, SweepStudy, domains_space
 from rescue.worker.reporting import Metrics
@@ -340,7 +338,6 @@ class SweepLoop:
     ) -> dict[str, Any]:
         folder = self._folder(trial)
         folder.mkdir(parents=True, exist_ok=True)
-        stream = MetricStream(MetricKinds(self.config.metric_kinds), self.config.success)
         live = _Live(trial, optuna_trial, None, time.monotonic())  # type: ignore[arg-type]
 
         def listener(step: int, metrics: Metrics, findings: list[Finding]) -> None:
@@ -350,9 +347,7 @@ class SweepLoop:
             for finding in findings:
                 self.display.finding(trial, finding)
 
-        live.watch = RunWatch(
-            self.policy, stream, folder / layout.METRICS, listener, deadline=self.deadline
-        )
+        live.watch = RunWatch.of(self.judge_spec, folder / layout.METRICS, listener, self.deadline)
         self.live[key] = live
         self.display.trial_started(trial, changes)
         self._save()  # in flight: `rescue resume` runs it again if this process stops
@@ -360,8 +355,8 @@ class SweepLoop:
 
     @property
     def judge_spec(self) -> JudgeSpec:
-        """How each trial is judged in its worker, as its watch here would judge it."""
-        return JudgeSpec(self.policy, self.config.metric_kinds, self.config.success)
+        """How each trial is judged, in its worker and by its watch here."""
+        return JudgeSpec.of(self.policy, self.config)
 
     def on_report(self, key: str, metrics: Metrics, judged: Judged | None = None) -> bool:
         """A report of trial ``key``, with its worker's judgment of it; True stops the trial."""
