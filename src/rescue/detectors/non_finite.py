@@ -22,8 +22,10 @@ class NonFinite(Detector):
 
     def on_report(self, stream: MetricStream) -> Finding | None:
         for name, value in stream.latest.items():
-            values = value if isinstance(value, list) else (value,)
-            bad = next((v for v in values if not math.isfinite(v)), None)
+            if isinstance(value, list):
+                bad = next((v for v in value if not math.isfinite(v)), None)
+            else:  # a scalar: the usual case, tested without a generator
+                bad = None if math.isfinite(value) else value
             if bad is not None:
                 series = stream.series.get(name)
                 before = series.recent[-1] if series and series.recent else None

@@ -63,12 +63,13 @@ class Oscillation(Detector):
             target = stream.targets.get(series.name)
             if mean <= 0 or (target is not None and target.met_by(mean)):
                 continue
+            if not mean > self.progress * series.first_level:
+                continue  # it made progress (the cheap test first: most reports end here)
             slope, intercept = statistics.linear_regression(range(len(values)), values)
             residuals = [v - (slope * i + intercept) for i, v in enumerate(values)]
             swing = pstdev(residuals) / mean
             drift = abs(slope * len(values)) / mean
-            stalled = mean > self.progress * series.first_level
-            if not (swing > self.amplitude and drift < self.flat and stalled):
+            if not (swing > self.amplitude and drift < self.flat):
                 continue
             if _lag1_autocorrelation(residuals) <= -self.alternation:
                 return self.finding(

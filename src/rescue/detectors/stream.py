@@ -19,6 +19,10 @@ WINDOW = 64  # the longest window any built-in detector looks at
 
 
 def _median(values: deque[float]) -> float:
+    """The median of one to three values."""
+    if len(values) == 3:  # the usual case, without sorting: the middle one of three
+        a, b, c = values
+        return max(min(a, b), min(max(a, b), c))
     tail = sorted(values)
     return tail[len(tail) // 2] if len(tail) % 2 else (tail[0] + tail[1]) / 2
 

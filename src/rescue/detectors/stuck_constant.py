@@ -68,29 +68,27 @@ class StuckConstant(Detector):
             target = stream.targets.get(series.name)
             if mean == 0 or (target is not None and target.met_by(mean)):
                 continue  # flat at a level that meets its target is done, not stuck
+            if not abs(mean - series.first_level) <= self.progress * abs(series.first_level):
+                continue  # it improved (the cheap test first: most reports end here)
             spread = pstdev(values) / abs(mean)
             if spread >= self.tolerance or (spread > self.exact and not merely_flat):
                 continue
             slope = statistics.linear_regression(range(len(values)), values).slope
             if abs(slope * len(values) / mean) >= self.drift:
                 continue
-            never_improved = abs(mean - series.first_level) <= self.progress * abs(
-                series.first_level
+            # Only once a loss looks stuck: the guard fits a trend to every score.
+            if self.score_guard and stream.score_improving(self.window) is not None:
+                return None
+            about_one = abs(mean - 1.0) < 0.05
+            hint = " (about 1.0: targets normalised per batch?)" if about_one else ""
+            return self.finding(
+                stream,
+                series.name,
+                f"{series.name} has stayed at {mean:.4g} ±{spread:.1%} for "
+                f"{self.window} reports{hint}",
+                onset=stream.step - self.window + 1,
+                mean=mean,
+                relative_std=spread,
+                about_one=about_one,
             )
-            if never_improved:
-                # Only once a loss looks stuck: the guard fits a trend to every score.
-                if self.score_guard and stream.score_improving(self.window) is not None:
-                    return None
-                about_one = abs(mean - 1.0) < 0.05
-                hint = " (about 1.0: targets normalised per batch?)" if about_one else ""
-                return self.finding(
-                    stream,
-                    series.name,
-                    f"{series.name} has stayed at {mean:.4g} ±{spread:.1%} for "
-                    f"{self.window} reports{hint}",
-                    onset=stream.step - self.window + 1,
-                    mean=mean,
-                    relative_std=spread,
-                    about_one=about_one,
-                )
         return None
