@@ -14,9 +14,11 @@ Compute is counted in training reports (one per 5 SGD steps). "At equal compute"
 healthy loss each reached within the smaller of the two sweeps' total reports, trials taken in
 the order they were asked.
 
-    python bench/sweep_compare.py [--trials 20] [--seeds 0 1 2]
+    python bench/sweep_compare.py [--trials 20] [--seeds 0 1 2] [--rescue-sick] [--out FILE]
 
-writes bench/results/sweep_compare.md.
+writes bench/results/sweep_compare.md (or FILE). ``--rescue-sick``: the rescue sweep restarts
+a diagnosed trial once with its remedy (``rescue sweep --rescue-sick``), inside the same trial
+budget.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ success:
 """
 
 
-def rescue_sweep(trials: int, seed: int, work: Path) -> list[dict]:
+def rescue_sweep(trials: int, seed: int, work: Path, rescue_sick: bool = False) -> list[dict]:
     """Per trial, in the order asked: reports, and the objective if it ended healthy."""
     from rescue.cli.main import main
 
@@ -49,6 +51,7 @@ def rescue_sweep(trials: int, seed: int, work: Path) -> list[dict]:
     cfg.write_text(CFG)
     out = work / f"rescue-{seed}"
     argv = ["sweep", str(SCRIPT), "--config", str(cfg), "--out", str(out), "-q"]
+    argv += ["--rescue-sick"] if rescue_sick else []
     main([*argv, "--trials", str(trials), "--parallel", "2", "--seed", str(seed)])
     report = json.loads((out / "report.json").read_text())
     by_run = {t["trial"]: t for t in report["trials"]}
@@ -137,7 +140,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--rescue-sick", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sweep_compare.md")
     args = parser.parse_args()
+    method = "rescue sweep --rescue-sick" if args.rescue_sick else "rescue sweep"
 
     import ray
 
@@ -146,12 +152,12 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            rescue_rows = rescue_sweep(args.trials, seed, Path(tmp))
+            rescue_rows = rescue_sweep(args.trials, seed, Path(tmp), args.rescue_sick)
             plain_rows = plain_optuna(args.trials, seed)
             equal = min(
                 sum(r["reports"] for r in rescue_rows), sum(r["reports"] for r in plain_rows)
             )
-            for name, rows in (("rescue sweep", rescue_rows), ("plain Optuna", plain_rows)):
+            for name, rows in ((method, rescue_rows), ("plain Optuna", plain_rows)):
                 results.append(
                     {
                         "seed": seed,
@@ -166,14 +172,14 @@ def main() -> None:
                 )
                 print(results[-1], file=sys.stderr)
     ray.shutdown()
-    write(results, args.trials)
+    write(results, args.trials, method, args.out)
 
 
 def _fmt(value: float | None) -> str:
     return "none" if value is None else f"{value:.4f}"
 
 
-def write(results: list[dict], trials: int) -> None:
+def write(results: list[dict], trials: int, method: str, out: Path) -> None:
     lines = [
         "# rescue sweep vs plain Optuna (TPE + MedianPruner)",
         "",
@@ -191,16 +197,15 @@ def write(results: list[dict], trials: int) -> None:
             f"{r['sick_sampled']} | {_fmt(r['best'])} | {_fmt(r['best_equal'])} ({r['equal']}) |"
         )
     lines.append("")
-    for method in ("rescue sweep", "plain Optuna"):
-        rows = [r for r in results if r["method"] == method]
+    for name in (method, "plain Optuna"):
+        rows = [r for r in results if r["method"] == name]
         reports = statistics.mean(r["reports"] for r in rows)
         bests = [r["best_equal"] for r in rows if r["best_equal"] is not None]
         mean = f"{statistics.mean(bests):.4f}" if bests else "none"
         lines.append(
-            f"- {method}: mean total reports {reports:.0f}, mean best healthy loss at equal "
+            f"- {name}: mean total reports {reports:.0f}, mean best healthy loss at equal "
             f"compute {mean} over {len(rows)} seeds"
         )
-    out = ROOT / "bench" / "results" / "sweep_compare.md"
     out.write_text("\n".join(lines) + "\n")
     print(out.read_text())
 
