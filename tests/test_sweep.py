@@ -243,9 +243,7 @@ def rescue_range(trial):
 
 
 @pytest.mark.parametrize("earlier_lr", [None, 0.15])
-def test_a_sick_trials_remedy_reads_what_every_trial_so_far_taught(
-    tmp_path, write_cfg, earlier_lr
-):
+def test_a_sick_trials_remedy_reads_what_every_trial_so_far_taught(tmp_path, write_cfg, earlier_lr):
     """A trial at lr 0.15 that diverged bounds the cut of a later one at 0.9 below 0.15, as a
     rescue's earlier runs bound its next; without it the cut's window reaches above 0.15."""
     loop, _ = make_loop(tmp_path, write_cfg, 4, rescue_sick=True)
@@ -282,8 +280,12 @@ def test_a_remedy_that_restarts_from_a_checkpoint_does_so_in_a_sweep(tmp_path, w
 def test_a_trial_ends_at_the_declared_length_as_a_rescues_run_does(tmp_path, write_cfg):
     """budget.reports_per_run: a trial going on past it is ended there, healthy, in the worker
     (the judge spec it gets) and here alike."""
-    cfg = load_config(write_cfg(CFG.split("search:")[0] + "success:\n  loss: {below: 0.05}\n"
-                                "budget: {reports_per_run: 20}\n"))
+    cfg = load_config(
+        write_cfg(
+            CFG.split("search:")[0] + "success:\n  loss: {below: 0.05}\n"
+            "budget: {reports_per_run: 20}\n"
+        )
+    )
     objective = choose_objective(cfg)
     study = SweepStudy(None, "sweep", objective.mode, 1, seed=0)
     report = SweepReport(script="t.py", config_file="c", out=str(tmp_path), storage="", study="s")
@@ -301,6 +303,32 @@ def test_a_trial_ends_at_the_declared_length_as_a_rescues_run_does(tmp_path, wri
     assert sent == trial.reports == 20
     assert trial.outcome == "healthy" and trial.status == "completed"
     assert trial.met_success
+
+
+def test_a_trial_without_the_objective_metric_is_misconfigured_and_ends_the_sweep(
+    tmp_path, write_cfg
+):
+    """As a rescue says of its run: the success metric was never reported, which no other
+    trial would change; the sweep starts no further trial and says so."""
+    loop, study = make_loop(tmp_path, write_cfg, 4)
+    loop.suggest("a")
+    in_flight = loop.suggest("b")  # two at a time: the second is already running
+    for key in ("a", "b"):
+        loop.on_report(key, {"acc": 0.5})
+    loop.finish("a")
+    assert loop.suggest("c") is None
+    loop.finish("b")
+    report = loop.result()
+    assert in_flight is not None and len(report.runs) == 2
+    assert report.outcome == "not_found" and report.exit_code == 3
+    assert report.summary == (
+        "misconfigured: success metric(s) loss never reported (reported: acc)"
+    )
+    for trial in report.runs:
+        assert trial.outcome == "diagnosed" and trial.verdict.signature == "misconfigured"
+        assert trial.remedy is None and trial.evidence is None
+    states = {t.state for t in study.study.get_trials()}
+    assert states == {optuna.trial.TrialState.FAIL}  # nothing for the sampler to learn
 
 
 def test_a_trials_checkpoints_are_recorded_as_their_reports_name_them(tmp_path, write_cfg):

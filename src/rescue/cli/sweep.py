@@ -139,7 +139,17 @@ def sweep_main(argv: list[str]) -> int:
     )
     display = _console(config, args.quiet)
     loop = SweepLoop(
-        config, policy, study, objective, args.trials, out, report, display, args.rescue_sick
+        config,
+        policy,
+        study,
+        objective,
+        args.trials,
+        out,
+        report,
+        display,
+        args.rescue_sick,
+        entry,
+        command,
     )
     from rescue.engine.trust import Launch, remember
 
@@ -156,6 +166,7 @@ def resume_sweep(args: argparse.Namespace) -> int:
     from rescue.engine.sweep import SweepLoop, choose_objective
     from rescue.engine.trust import Launch
     from rescue.search.study import SweepStudy
+    from rescue.worker.command_line import CommandSpec
     from rescue.worker.entrypoint import check_entry
 
     address, quiet = args.address, args.quiet
@@ -208,6 +219,8 @@ def resume_sweep(args: argparse.Namespace) -> int:
         report,
         display,
         resume.rescue_sick,
+        resume.entry,
+        CommandSpec.from_dict(resume.command),
     )
     again = loop.take_over(lambda trial: interrupted_note(saved.out, trial))
     ended = sum(t.outcome != "running" for t in report.runs)

@@ -18,6 +18,7 @@ from rescue.config import RescueConfig
 from rescue.detectors.judge import JudgeSpec
 from rescue.detectors.run_watch import RunWatch
 from rescue.engine.display import Display
+from rescue.engine.inputs import check_inputs
 from rescue.engine.lane import Execution
 from rescue.engine.ray_runner import RayRunner
 from rescue.engine.record import RescueReport, RunRecord, remedy_entry
@@ -277,58 +278,12 @@ class Supervisor:
         if execution.status == "crashed":
             watch.crashed(execution.error or "")
         elif execution.status == "completed":
-            self._check_inputs(watch, folder)
+            check_inputs(watch, folder, self.job.entry, self.job.command)
             watch.completed()
         record.ended(watch, execution.status, execution.error, time.monotonic() - started)
         record.checkpoints = execution.checkpoints
         self.display.run_ended(record)
         return watch
-
-    def _check_inputs(self, watch: RunWatch, folder: Path) -> None:
-        """A run that ended without the metrics the cfg needs is a configuration problem,
-        never a healthy run and never a restart: no report at all, a success metric never
-        reported, a command.metrics pattern that never matched (named with stdout.log)."""
-        stream, command = watch.stream, self.job.command
-        log = folder / layout.STDOUT
-        patterns = dict(command.patterns or {}) if command is not None else {}
-        board = command.tensorboard if command is not None else None
-        if stream.step < 0:
-            if command is None:
-                reason = (
-                    f"{self.job.entry}() ended without a report: rescue.report was never called"
-                )
-            elif board is not None:
-                tags = ", ".join(board["tags"].values())
-                reason = (
-                    f"no scalar tagged {tags} was written under command.tensorboard.logdir "
-                    f"{board['logdir']!r} during the run, and no line of {log} held metrics "
-                    f"(see {folder / layout.STDERR})"
-                )
-            elif patterns:
-                shown = ", ".join(f"{n}: '{p}'" for n, p in patterns.items())
-                reason = f"no line of {log} matched command.metrics ({shown})"
-            else:
-                reason = (
-                    f"no line of {log} held a JSON object of metrics "
-                    "(give command.metrics regular expressions for its lines)"
-                )
-            watch.misconfigured(reason, patterns=patterns, stdout=str(log))
-            return
-        missing = [name for name in stream.targets if name not in stream.series]
-        if missing:
-            reported = ", ".join(sorted({*stream.series, *stream.distributions})) or "none"
-            reason = f"success metric(s) {', '.join(missing)} never reported (reported: {reported})"
-            unmatched = {n: p for n, p in patterns.items() if n in missing}
-            if unmatched:
-                shown = ", ".join(f"{n}: '{p}'" for n, p in unmatched.items())
-                reason += f"; no line of {log} matched {shown}"
-            watch.misconfigured(reason, missing=missing, stdout=str(log) if command else None)
-            return
-        for name, pattern in patterns.items():
-            if name not in stream.series and name not in stream.distributions:
-                watch.notes.append(
-                    f"command.metrics {name}: '{pattern}' never matched a line of {log}"
-                )
 
     def _finish_trial(self, trial, record: RunRecord, watch: RunWatch, remedy) -> None:
         state = {

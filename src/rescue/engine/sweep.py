@@ -26,10 +26,12 @@ from rescue.config import Domain, RescueConfig, Target
 from rescue.detectors.findings import Finding
 from rescue.detectors.judge import Judged, JudgeSpec
 from rescue.detectors.run_watch import RunWatch
+from rescue.engine.inputs import check_inputs
 from rescue.engine.record import RescueReport, RunRecord, remedy_entry
 from rescue.errors import RescueError
 from rescue.policy import CannotRemedy, Choice, Evidence, Observation, Policy, choose, observe
 from rescue.search.study import Mode, SweepStudy, domains_space
+from rescue.worker.command_line import CommandSpec
 from rescue.worker.reporting import Metrics
 
 TOP = 10  # leaderboard rows shown in the terminal; report.json lists every trial
@@ -244,10 +246,17 @@ class SweepLoop:
         report: SweepReport,
         display: SweepDisplay,
         rescue_sick: bool = False,
+        entry: str = "train",
+        command: CommandSpec | None = None,
     ) -> None:
+        """``entry``, ``command``: what each trial runs, for the words of a misconfigured
+        trial's reason."""
         self.config, self.policy, self.study, self.objective = config, policy, study, objective
         self.n_trials, self.out, self.report, self.display = n_trials, out, report, display
-        self.rescue_sick = rescue_sick
+        self.rescue_sick, self.entry, self.command = rescue_sick, entry, command
+        # A trial that ended without the metrics the cfg needs: every other would too, so no
+        # further trial starts (as a rescue ends at it).
+        self.misconfigured: Finding | None = None
         self.domains: dict[str, Domain] = {**config.knobs, **config.search}
         self.space = domains_space(self.domains, config.params)
         self.live: dict[str, _Live] = {}
@@ -270,6 +279,8 @@ class SweepLoop:
     def suggest(self, key: str) -> dict[str, Any] | None:
         """The next trial's whole config, or None when the budget is spent."""
         if self.deadline is not None and time.monotonic() > self.deadline:
+            return None
+        if self.misconfigured is not None:
             return None
         if self.redo:
             trial = self.redo.popleft()
@@ -415,13 +426,22 @@ class SweepLoop:
         elif stopped or cut:
             status = "stopped"
         else:
+            check_inputs(watch, self._folder(trial), self.entry, self.command)
             watch.completed()
         trial.ended(watch, status, error, time.monotonic() - live.started)
-        trial.outcome = "healthy" if status == "completed" else "cut" if cut else "diagnosed"
+        verdict = watch.verdict
+        misconfigured = verdict is not None and verdict.signature == "misconfigured"
+        if misconfigured and self.misconfigured is None:
+            self.misconfigured = verdict
+        healthy = status == "completed" and not misconfigured
+        trial.outcome = "healthy" if healthy else "cut" if cut else "diagnosed"
         series = watch.stream.series.get(self.objective.metric)
         trial.objective = series.last if series is not None else None
-        # A crash is a bug in the script, unless it raised on NaN (then it is a sick run).
-        bug = status == "crashed" and (watch.verdict is None or watch.verdict.signature == "crash")
+        # A crash is a bug in the script, unless it raised on NaN (then it is a sick run); a
+        # trial without the metrics the cfg needs says nothing about its params either.
+        bug = misconfigured or (
+            status == "crashed" and (verdict is None or verdict.signature == "crash")
+        )
         if not cut and not bug:  # what its knob values did, for the rescues to come
             observation = self.evidence.add(
                 observe(
@@ -500,6 +520,8 @@ class SweepLoop:
             report.best_trial, report.final_config = best.run, best.config
         if not done:
             report.summary = "no trial ran"
+        elif self.misconfigured is not None:
+            report.summary = f"misconfigured: {self.misconfigured.reason}"
         elif best is None:
             report.summary = f"no healthy trial: all {len(done)} were diagnosed ({diagnosed})"
         elif target is not None and not best.met_success:
