@@ -58,7 +58,7 @@ class RunRecord:
     def ended(
         self,
         watch: RunWatch,
-        status: Literal["stopped", "completed", "crashed"],
+        status: Literal["stopped", "completed", "crashed", "interrupted"],
         error: str | None,
         seconds: float,
     ) -> None:

@@ -330,6 +330,9 @@ class SweepLoop:
         for trial in runs:  # in run order: the order they ended in was not kept
             if trial.evidence is not None:
                 self.evidence.observations.append(Observation.from_dict(trial.evidence))
+            verdict = trial.verdict
+            if verdict is not None and verdict.signature == "misconfigured":
+                self.misconfigured = self.misconfigured or verdict
         rescued = {t.rescue_of for t in runs if t.rescue_of is not None}
         for trial in runs:
             if trial.remedy is not None and trial.run not in rescued:
