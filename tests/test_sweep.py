@@ -262,6 +262,9 @@ def test_a_sick_trials_remedy_reads_what_every_trial_so_far_taught(tmp_path, wri
         assert low < high < 0.15
     rescue = run_trial(loop, "c")
     assert rescue.rescue_of == sick.run and low <= rescue.config["lr"] <= high
+    saved = json.loads((tmp_path / "report.json").read_text())
+    told = [(e["run"], e["value"], e["verdict"]) for e in saved["evidence"]["lr"]]
+    assert told[-2] == (sick.run, 0.9, "too_high") and len(told) == len(saved["runs"])
 
 
 def test_a_remedy_that_restarts_from_a_checkpoint_does_so_in_a_sweep(tmp_path, write_cfg):

@@ -554,6 +554,7 @@ class SweepLoop:
         """report.json, with the time spent so far in its ``resume`` entry."""
         if self.report.resume:
             self.report.resume["spent_seconds"] = round(time.monotonic() - self._clock, 2)
+        self.report.evidence = self.evidence.per_knob(self._polarities)
         self.report.write(self.out / layout.REPORT_JSON)
 
     def _remedy_for(self, trial: SweepTrial) -> Choice | None:
