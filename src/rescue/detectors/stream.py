@@ -131,6 +131,10 @@ class MetricStream:
         self.latest: dict[str, float | list[float]] = {}
         self.series: dict[str, Series] = {}
         self.distributions: dict[str, Distribution] = {}
+        # The series of each kind, and the losses, as detectors ask for them at every report;
+        # cleared when a series is added or a loss first goes negative.
+        self._of_kind: dict[tuple[Kind, ...], tuple[Series, ...]] = {}
+        self._losses: tuple[Series, ...] | None = None
 
     def append(self, metrics: Mapping[str, float | list[float]]) -> int:
         self.step += 1
@@ -146,11 +150,18 @@ class MetricStream:
                 series = self.series.get(name)
                 if series is None:
                     series = self.series[name] = Series(name, self.kinds(name))
+                    self._of_kind.clear()
+                    self._losses = None
+                elif value < 0 and not series.ever_negative:
+                    self._losses = None
                 series.add(self.step, value)
         return self.step
 
     def of_kind(self, *kinds: Kind) -> Iterator[Series]:
-        return (s for s in self.series.values() if s.kind in kinds)
+        found = self._of_kind.get(kinds)
+        if found is None:
+            found = self._of_kind[kinds] = tuple(s for s in self.series.values() if s.kind in kinds)
+        return iter(found)
 
     def observed(self, series: Series | Distribution) -> bool:
         """Whether the latest report holds ``series``: detectors judge a metric when it is
@@ -161,7 +172,11 @@ class MetricStream:
         """Loss metrics on a proper lower-is-better scale. A "loss" that goes negative (a
         policy-gradient surrogate) has no meaningful relative change, so the relative
         detectors leave it alone; non-finite values and explosions are still caught."""
-        return (s for s in self.series.values() if s.kind is Kind.LOSS and not s.ever_negative)
+        if self._losses is None:
+            self._losses = tuple(
+                s for s in self.series.values() if s.kind is Kind.LOSS and not s.ever_negative
+            )
+        return iter(self._losses)
 
     def score_near_best(self, hold: float) -> Series | None:
         """A score whose level is within ``hold`` of its range from its best, if any: while
