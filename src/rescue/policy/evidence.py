@@ -1,7 +1,7 @@
 """What the runs so far taught about each knob value.
 
-After every run the supervisor records an :class:`Observation`: the run's knob values, and
-which way it says the step size was wrong (its :class:`Side`):
+After every run (a rescue's, or a sweep's trial) :func:`observe` makes an :class:`Observation`:
+the run's knob values, and which way it says the step size was wrong (its :class:`Side`):
 
 - *too high*: non-finite values, an explosion, divergence, oscillation, large updates, a run
   that blew up within its first reports and stayed high, or one that started far above a run
