@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import healthy_runs  # noqa: E402
 import seed_fixtures  # noqa: E402
 from rescue.config import Target  # noqa: E402
-from rescue.detectors.run_watch import replay_run  # noqa: E402
+from rescue.detectors.run_monitor import replay_run  # noqa: E402
 from rescue.detectors.stream import MetricStream  # noqa: E402
 from rescue.kinds import MetricKinds  # noqa: E402
 from rescue.policy import load_policy  # noqa: E402

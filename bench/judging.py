@@ -3,9 +3,9 @@ against when the run's worker judged it (``rescue.worker.judging``), and what ju
 the worker. Side by side in one process, alternating repeats, medians; no Ray (the transport
 is measured by bench/hot_path.py and bench/report_rate.py).
 
-- driver judges: ``RunWatch.on_report(metrics)``: the stream, the detectors with their
+- driver judges: ``RunMonitor.on_report(metrics)``: the stream, the detectors with their
   confirmation, the health, metrics.jsonl (how every run was judged before);
-- driver takes: ``RunWatch.on_report(metrics, judged)``: the same minus the detectors, plus
+- driver takes: ``RunMonitor.on_report(metrics, judged)``: the same minus the detectors, plus
   reading the worker's judgment out of the result (``judgments``);
 - worker judges: ``BatchJudge.judge_report`` on every report and ``annotate`` on batches of
   ``--batch`` reports: the stream, the detectors, and the judgment as JSON; in a run this
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from rescue.config import Target
-from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.run_monitor import RunMonitor
 from rescue.detectors.stream import MetricStream
 from rescue.kinds import MetricKinds
 from rescue.policy import load_policy
@@ -49,8 +49,8 @@ def reports(n: int) -> list[dict]:
     ]
 
 
-def watch() -> RunWatch:
-    return RunWatch(POLICY, MetricStream(MetricKinds(), TARGETS), Path(os.devnull))
+def watch() -> RunMonitor:
+    return RunMonitor(POLICY, MetricStream(MetricKinds(), TARGETS), Path(os.devnull))
 
 
 def driver_judges(run: list[dict], batch: int) -> float:

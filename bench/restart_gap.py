@@ -4,7 +4,7 @@ Ray Tune's next trial, to the next run's ``train`` entry) and what the script ta
 itself up (entry to first report). A diverging regression at lr 0.9
 (tests/scripts/sgd_regression.py, with ``timing``) is rescued by the real command, several
 times; every gap is counted. The decision's time is taken in this process, where the
-supervisor runs, by wrapping ``RunWatch.on_report``.
+supervisor runs, by wrapping ``RunMonitor.on_report``.
 
     python bench/restart_gap.py [--rescues 3] [--label NAME]
 
@@ -50,10 +50,10 @@ def gaps(timing: Path, stops: list[float]) -> list[tuple[float, float]]:
 
 def record_stops() -> list[float]:
     """The wall time of every stop decision the supervisor makes in this process."""
-    from rescue.detectors.run_watch import RunWatch
+    from rescue.detectors.run_monitor import RunMonitor
 
     stops: list[float] = []
-    on_report = RunWatch.on_report
+    on_report = RunMonitor.on_report
 
     def timed(self, metrics):
         stop = on_report(self, metrics)
@@ -61,7 +61,7 @@ def record_stops() -> list[float]:
             stops.append(time.time())
         return stop
 
-    RunWatch.on_report = timed
+    RunMonitor.on_report = timed
     return stops
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rescue.detectors.crash_error import about_non_finite, error_text, headline
-from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.run_monitor import RunMonitor
 from rescue.detectors.stream import MetricStream
 from rescue.policy import load_policy
 
@@ -56,8 +56,8 @@ def test_a_multi_line_message_is_kept_whole():
     assert "nan" in error_text(text).splitlines()[-1]
 
 
-def watch_of(traceback_text: str) -> RunWatch:
-    watch = RunWatch(load_policy("default"), MetricStream(), Path(os.devnull))
+def watch_of(traceback_text: str) -> RunMonitor:
+    watch = RunMonitor(load_policy("default"), MetricStream(), Path(os.devnull))
     watch.on_report({"loss": 2.0})
     watch.crashed(traceback_text)
     watch.close()

@@ -4,7 +4,7 @@ for several seeds each."""
 import pytest
 
 import healthy_runs
-from rescue.detectors.run_watch import replay_run
+from rescue.detectors.run_monitor import replay_run
 from rescue.policy import load_policy
 
 

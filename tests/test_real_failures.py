@@ -6,7 +6,7 @@ import yaml
 
 from example_runs import EXAMPLES, record_example
 from rescue.config import Target
-from rescue.detectors.run_watch import replay_run
+from rescue.detectors.run_monitor import replay_run
 from rescue.policy import load_policy
 from unrepresentative_runs import regression
 

@@ -155,12 +155,12 @@ def test_a_result_from_ray_tune_report_itself_is_one_report():
 
 
 def test_reports_after_the_verdict_are_kept_and_counted_but_not_judged(tmp_path):
-    from rescue.detectors.run_watch import RunWatch
+    from rescue.detectors.run_monitor import RunMonitor
     from rescue.detectors.stream import MetricStream
     from rescue.policy import load_policy
 
     history = tmp_path / "metrics.jsonl"
-    watch = RunWatch(load_policy("default"), MetricStream(), history)
+    watch = RunMonitor(load_policy("default"), MetricStream(), history)
     batch = [{"loss": 1.0}, {"loss": 0.9}, {"loss": float("nan")}, {"loss": 5.0}, {"loss": 7.0}]
     stops = [watch.on_report(m) for m in batch]  # one batch, fed whole
     watch.close()
@@ -173,11 +173,11 @@ def test_reports_after_the_verdict_are_kept_and_counted_but_not_judged(tmp_path)
 
 
 def test_reports_past_the_declared_length_are_not_part_of_the_run(tmp_path):
-    from rescue.detectors.run_watch import RunWatch
+    from rescue.detectors.run_monitor import RunMonitor
     from rescue.detectors.stream import MetricStream
     from rescue.policy import load_policy
 
-    watch = RunWatch(load_policy("default"), MetricStream(), tmp_path / "m.jsonl", length=3)
+    watch = RunMonitor(load_policy("default"), MetricStream(), tmp_path / "m.jsonl", length=3)
     stops = [watch.on_report({"loss": 1.0 / (i + 1)}) for i in range(6)]
     watch.close()
     assert stops == [False, False, True, True, True, True]

@@ -362,8 +362,8 @@ class ScriptedRunner:
     def __init__(self, kill_at: tuple[int, int] | None = None) -> None:
         self.kill_at, self.calls = kill_at, []
 
-    def run(self, name, script, entry, config, watcher, resume_from, command, log_dir, **rest):
-        # rest: on_checkpoint, unused here; judge, replay: the watcher judges the reports
+    def run(self, name, script, entry, config, monitor, resume_from, command, log_dir, **rest):
+        # rest: on_checkpoint, unused here; judge, replay: the monitor judges the reports
         from rescue.engine.lane import Execution
 
         self.calls.append((name, dict(config), resume_from))
@@ -372,7 +372,7 @@ class ScriptedRunner:
             if self.kill_at == (run, step):
                 raise Killed
             loss = float("nan") if config["lr"] > 0.5 and step > 2 else 1.0 / (step + 1) ** 2
-            if watcher.on_report({"loss": loss}):
+            if monitor.on_report({"loss": loss}):
                 return Execution("stopped")
         return Execution("completed")
 
@@ -432,7 +432,7 @@ def test_the_loop_goes_on_from_a_run_killed_in_flight(tmp_path):
 
 class CheckpointingRunner:
     """A script that saves a checkpoint every 4 reports, as Ray Tune runs it: the checkpoint
-    folder (holding the step) is written before the report reaches the watcher, and listed
+    folder (holding the step) is written before the report reaches the monitor, and listed
     at the end with the trial's report index. Given a checkpoint it goes on from the step
     after the saved one. The loss turns NaN above lr 0.5 and at the ``nan_at`` (run, step)s;
     ``kill_after`` kills the supervisor once that (run, step)'s report was watched."""
@@ -443,7 +443,7 @@ class CheckpointingRunner:
         self.ray, self.kill_after, self.nan_at, self.steps = ray, kill_after, set(nan_at), steps
         self.calls: list[tuple[str, str | None]] = []
 
-    def run(self, name, script, entry, config, watcher, resume_from, command, log_dir, **rest):
+    def run(self, name, script, entry, config, monitor, resume_from, command, log_dir, **rest):
         on_checkpoint = rest["on_checkpoint"]
         import torch
 
@@ -465,7 +465,7 @@ class CheckpointingRunner:
                 checkpoints.append((index, str(folder)))
             diverged = (config["lr"] > 0.5 and step > 2) or (run, step) in self.nan_at
             loss = float("nan") if diverged else 1.0 / (step + 1) ** 2
-            stop = watcher.on_report({"loss": loss, "epoch": float(step)})
+            stop = monitor.on_report({"loss": loss, "epoch": float(step)})
             if checkpoints and checkpoints[-1][0] == index:  # as Tune's result names it
                 on_checkpoint(*checkpoints[-1])
             if self.kill_after == (run, step):

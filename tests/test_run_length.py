@@ -7,14 +7,14 @@ from pathlib import Path
 from rich.console import Console
 
 from rescue.cli.console import RescueConsole
-from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.run_monitor import RunMonitor
 from rescue.detectors.stream import MetricStream
 from rescue.engine.record import RunRecord
 from rescue.policy import load_policy
 
 
 def test_a_watch_asks_to_stop_a_healthy_run_at_its_length():
-    watch = RunWatch(load_policy("default"), MetricStream(), Path(os.devnull), length=5)
+    watch = RunMonitor(load_policy("default"), MetricStream(), Path(os.devnull), length=5)
     stops = [watch.on_report({"loss": 1.0 / (i + 1)}) for i in range(5)]
     watch.close()
     assert stops == [False, False, False, False, True]
@@ -22,7 +22,7 @@ def test_a_watch_asks_to_stop_a_healthy_run_at_its_length():
 
 
 def test_without_a_length_a_run_goes_on():
-    watch = RunWatch(load_policy("default"), MetricStream(), Path(os.devnull))
+    watch = RunMonitor(load_policy("default"), MetricStream(), Path(os.devnull))
     assert not any(watch.on_report({"loss": 1.0 / (i + 1)}) for i in range(50))
     watch.close()
 

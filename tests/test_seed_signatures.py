@@ -5,7 +5,7 @@ import pytest
 
 import seed_fixtures as seeds
 from rescue.config import Target
-from rescue.detectors.run_watch import replay_run
+from rescue.detectors.run_monitor import replay_run
 from rescue.policy import load_policy
 
 

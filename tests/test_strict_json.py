@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rescue import strict_json
-from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.run_monitor import RunMonitor
 from rescue.detectors.stream import MetricStream
 from rescue.engine.record import RescueReport, RunRecord
 from rescue.engine.resume import _history
@@ -26,7 +26,7 @@ def _strict(text: str):
 def test_metrics_jsonl_and_report_json_are_strict_and_read_back(tmp_path: Path):
     folder = tmp_path / "runs" / "run-000"
     folder.mkdir(parents=True)
-    watch = RunWatch(load_policy("default"), MetricStream(), folder / "metrics.jsonl")
+    watch = RunMonitor(load_policy("default"), MetricStream(), folder / "metrics.jsonl")
     for value in (1.0, math.inf, math.nan):
         watch.on_report({"loss": value, "usage": [0.5, -math.inf]})
     watch.close()
@@ -53,7 +53,7 @@ def test_metrics_jsonl_and_report_json_are_strict_and_read_back(tmp_path: Path):
 def test_a_metric_named_step_is_kept_beside_the_report_index(tmp_path: Path):
     folder = tmp_path / "runs" / "run-000"
     folder.mkdir(parents=True)
-    watch = RunWatch(load_policy("default"), MetricStream(), folder / "metrics.jsonl")
+    watch = RunMonitor(load_policy("default"), MetricStream(), folder / "metrics.jsonl")
     for i in range(3):
         watch.on_report({"loss": 1.0 / (i + 1), "step": 100.0 * (i + 1)})
     watch.close()

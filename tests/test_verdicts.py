@@ -9,7 +9,7 @@ import pytest
 from rescue.config import Target
 from rescue.detectors import Detector
 from rescue.detectors.course import course_of, on_course
-from rescue.detectors.run_watch import replay_run
+from rescue.detectors.run_monitor import replay_run
 from rescue.detectors.stream import MetricStream
 from rescue.policy import load_policy
 from rescue.policy.evidence import Side, read_side

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import rescue
-from rescue.detectors.run_watch import replay_run
+from rescue.detectors.run_monitor import replay_run
 from rescue.policy import load_policy
 from watched_runs import Recorder, regression_run
 

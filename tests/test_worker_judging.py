@@ -13,7 +13,7 @@ import pytest
 import seed_fixtures as seeds
 from rescue.config import Target
 from rescue.detectors.judge import JudgeSpec
-from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.run_monitor import RunMonitor
 from rescue.detectors.stream import MetricStream
 from rescue.engine.experiment import reports_in
 from rescue.kinds import MetricKinds
@@ -51,8 +51,8 @@ CASES = {
 }
 
 
-def in_the_driver(reports, targets, length, path: Path) -> RunWatch:
-    watch = RunWatch(POLICY, MetricStream(MetricKinds(), targets, length), path, length=length)
+def in_the_driver(reports, targets, length, path: Path) -> RunMonitor:
+    watch = RunMonitor(POLICY, MetricStream(MetricKinds(), targets, length), path, length=length)
     ended = not any(watch.on_report(m) for m in reports) or watch.reached_length
     if ended and watch.verdict is None:
         watch.completed()
@@ -60,10 +60,10 @@ def in_the_driver(reports, targets, length, path: Path) -> RunWatch:
     return watch
 
 
-def in_the_worker(reports, targets, length, path: Path, seed: int) -> RunWatch:
+def in_the_worker(reports, targets, length, path: Path, seed: int) -> RunMonitor:
     """Through the wire: a batcher in the worker with the run's judge, the results as Ray
     Tune would carry them, unpacked by the driver as its stopper does."""
-    watch = RunWatch(POLICY, MetricStream(MetricKinds(), targets, length), path, length=length)
+    watch = RunMonitor(POLICY, MetricStream(MetricKinds(), targets, length), path, length=length)
     judge = BatchJudge.build(watch.spec)
     sent: list[dict] = []
     batcher = Batcher(lambda result, _: sent.append(result), seconds=60, most=1, judge=judge)

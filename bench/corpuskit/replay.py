@@ -2,7 +2,7 @@
 
 Everything but the Ray adapter is the product: the policy, the detectors on the stream, the
 remedy choice and the Optuna study. A run is its recording fed report by report to the
-supervisor's watcher, which stops it where a live run would stop (training is seeded, so the
+supervisor's monitor, which stops it where a live run would stop (training is seeded, so the
 reports of a run do not depend on whether it is watched); a config not yet recorded is run
 directly first. The reports are judged as in a run's worker, one at a time, when the version of
 rescue judges there. ``bench/corpus.py --runner ray`` runs the real command line instead.
@@ -24,10 +24,10 @@ from corpuskit.rescue_api import (
     Execution,
     Finding,
     Job,
+    Monitor,
     RescueReport,
     RescueStudy,
     RunRecord,
-    RunWatcher,
     Supervisor,
     default_storage,
 )
@@ -64,7 +64,7 @@ class ReplayRunner:
         script: str,
         entry: str,
         config: dict[str, Any],
-        watcher: RunWatcher,
+        monitor: Monitor,
         resume_from: str | None = None,
         command: CommandSpec | None = None,
         log_dir: str | None = None,
@@ -73,18 +73,18 @@ class ReplayRunner:
         replay: Any = None,
     ) -> Execution:
         rec = record(self.case, dict(config))
-        watcher.begin()
+        monitor.begin()
         worker = WorkerJudge(judge, replay) if judge is not None else None
         consumed = 0
         status = None
         for metrics in rec.reports:
             consumed += 1
-            said = worker.judge(watcher, [metrics]) if worker else ()
-            if watcher.on_report(metrics, *said):
+            said = worker.judge(monitor, [metrics]) if worker else ()
+            if monitor.on_report(metrics, *said):
                 status = "stopped"
                 break
         if worker is not None and status is None and rec.status == "completed":
-            worker.judge(watcher, [], finished=True)
+            worker.judge(monitor, [], finished=True)
         self.spent.reports += consumed
         if rec.reports:
             self.spent.seconds += rec.seconds * consumed / len(rec.reports)
@@ -103,7 +103,7 @@ class WorkerJudge:
 
         self.batch = BatchJudge.build(spec, replay or ())
 
-    def judge(self, watcher: RunWatcher, batch: list, finished: bool = False) -> tuple:
+    def judge(self, monitor: Monitor, batch: list, finished: bool = False) -> tuple:
         from rescue.worker.judging import JUDGED_KEY, ending, judgments
 
         if self.batch is None:
@@ -112,7 +112,7 @@ class WorkerJudge:
         result = {JUDGED_KEY: self.batch.annotate(said, finished)}
         found = ending(result)
         if found is not None:
-            watcher.take_ending(found)
+            monitor.take_ending(found)
         return tuple(judgments(result, len(batch)) or ())
 
 

@@ -7,9 +7,9 @@ try:
     from rescue.detectors.findings import Finding
 
     try:
-        from rescue.engine.lane import Execution, RunWatcher
+        from rescue.engine.lane import Execution, Monitor
     except ImportError:  # before runs were the trials of one experiment
-        from rescue.engine.ray_runner import Execution, RunWatcher
+        from rescue.engine.ray_runner import Execution, Monitor
     from rescue.engine.record import RescueReport, RunRecord
     from rescue.engine.supervisor import Job, Supervisor
     from rescue.search.study import RescueStudy, default_storage
@@ -22,7 +22,7 @@ except ImportError:
     from rescue.entrypoint import load_entry
     from rescue.findings import Finding
     from rescue.output_metrics import OutputParser
-    from rescue.ray_runner import Execution, RunWatcher
+    from rescue.ray_runner import Execution, Monitor
     from rescue.record import RescueReport, RunRecord
     from rescue.reporting import Metrics, install_sink
     from rescue.study import RescueStudy, default_storage

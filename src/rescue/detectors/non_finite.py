@@ -9,7 +9,7 @@ from rescue.detectors.stream import MetricStream
 
 class NonFinite(Detector):
     """Any reported metric became NaN or ±inf. (A training function that raises an error
-    about NaN or inf values is read as this signature too, by the run's watch.)
+    about NaN or inf values is read as this signature too, by the run's monitor.)
 
     >>> from rescue.detectors.stream import MetricStream
     >>> stream, detector = MetricStream(), NonFinite()

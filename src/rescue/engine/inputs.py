@@ -7,16 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from rescue import layout
-from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.run_monitor import RunMonitor
 from rescue.worker.command_line import CommandSpec
 
 
-def check_inputs(watch: RunWatch, folder: Path, entry: str, command: CommandSpec | None) -> None:
-    """Record on ``watch`` why the run's metrics are not what the cfg needs, if they are
+def check_inputs(
+    monitor: RunMonitor, folder: Path, entry: str, command: CommandSpec | None
+) -> None:
+    """Record on ``monitor`` why the run's metrics are not what the cfg needs, if they are
     not: no report at all, a success metric never reported, a command.metrics pattern that
     never matched (named with stdout.log). ``entry``: the function run, ``command``: the
     plain script's spec, for the reason's words."""
-    stream = watch.stream
+    stream = monitor.stream
     log = folder / layout.STDOUT
     patterns = dict(command.patterns or {}) if command is not None else {}
     board = command.tensorboard if command is not None else None
@@ -38,7 +40,7 @@ def check_inputs(watch: RunWatch, folder: Path, entry: str, command: CommandSpec
                 f"no line of {log} held a JSON object of metrics "
                 "(give command.metrics regular expressions for its lines)"
             )
-        watch.misconfigured(reason, patterns=patterns, stdout=str(log))
+        monitor.misconfigured(reason, patterns=patterns, stdout=str(log))
         return
     missing = [name for name in stream.targets if name not in stream.series]
     if missing:
@@ -48,8 +50,10 @@ def check_inputs(watch: RunWatch, folder: Path, entry: str, command: CommandSpec
         if unmatched:
             shown = ", ".join(f"{n}: '{p}'" for n, p in unmatched.items())
             reason += f"; no line of {log} matched {shown}"
-        watch.misconfigured(reason, missing=missing, stdout=str(log) if command else None)
+        monitor.misconfigured(reason, missing=missing, stdout=str(log) if command else None)
         return
     for name, pattern in patterns.items():
         if name not in stream.series and name not in stream.distributions:
-            watch.notes.append(f"command.metrics {name}: '{pattern}' never matched a line of {log}")
+            monitor.notes.append(
+                f"command.metrics {name}: '{pattern}' never matched a line of {log}"
+            )

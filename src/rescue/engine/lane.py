@@ -35,7 +35,7 @@ IDLE_WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.1
 
 
-class RunWatcher(Protocol):
+class Monitor(Protocol):
     def on_report(self, metrics: Metrics, judged: Judged | None = None) -> bool:
         """Called in the driver for every report, in order, with what the run's worker
         judged of it (None: judge it here); True stops the run."""
@@ -66,7 +66,7 @@ class RunRequest:
     """One run handed to the lane, and what became of it."""
 
     params: dict[str, Any]
-    watcher: RunWatcher
+    monitor: Monitor
     log_dir: str  # the run's folder; its Tune trial folder takes its name
     resume_from: str | None = None
     on_checkpoint: CheckpointListener | None = None
@@ -187,7 +187,7 @@ class Lane:
 
     def on_report(self, key: str, metrics: Metrics, judged: Judged | None = None) -> bool:
         request = self._live.get(key)
-        if request is None or not request.watcher.on_report(metrics, judged):
+        if request is None or not request.monitor.on_report(metrics, judged):
             return False
         request.stop_requested = True
         return True
@@ -195,14 +195,14 @@ class Lane:
     def take_ending(self, key: str, findings: list[Finding]) -> None:
         request = self._live.get(key)
         if request is not None:
-            request.watcher.take_ending(findings)
+            request.monitor.take_ending(findings)
 
     def replayed(self, key: str) -> list[Metrics]:
         return self._live[key].replay
 
     def should_stop(self, key: str) -> bool:
         request = self._live.get(key)
-        if request is None or not request.watcher.should_stop():
+        if request is None or not request.monitor.should_stop():
             return False
         request.stop_requested = True
         return True
@@ -212,7 +212,7 @@ class Lane:
         if request is not None:
             request.started = True
             request.groups = _job_placement_groups()
-            request.watcher.begin()
+            request.monitor.begin()
 
     def run_folder(self, key: str) -> Path:
         return Path(self._live[key].log_dir)

@@ -20,7 +20,7 @@ from rescue.detectors.judge import JudgeSpec
 from rescue.engine.address import check_address
 from rescue.engine.experiment import TrialSource, run_experiment
 from rescue.engine.interrupt import Interrupt, Stopped
-from rescue.engine.lane import CheckpointListener, Execution, Lane, RunRequest, RunWatcher
+from rescue.engine.lane import CheckpointListener, Execution, Lane, Monitor, RunRequest
 from rescue.errors import RescueError
 from rescue.worker.command_line import CommandSpec
 from rescue.worker.reporting import Metrics
@@ -140,7 +140,7 @@ class RayRunner:
         script: str,
         entry: str,
         config: dict[str, Any],
-        watcher: RunWatcher,
+        monitor: Monitor,
         resume_from: str | None = None,
         command: CommandSpec | None = None,
         log_dir: str | None = None,
@@ -157,7 +157,7 @@ class RayRunner:
         if log_dir is None or Path(log_dir).name != name:
             raise ValueError(f"a run's log_dir is its folder, named {name}: got {log_dir}")
         lane = self._lane_for(script, entry, command, judge)
-        request = RunRequest(dict(config), watcher, log_dir, resume_from, on_checkpoint)
+        request = RunRequest(dict(config), monitor, log_dir, resume_from, on_checkpoint)
         request.replay = list(replay or [])
         return lane.run(request)
 

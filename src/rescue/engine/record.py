@@ -12,7 +12,7 @@ from rescue import strict_json
 from rescue.detectors.findings import Finding
 
 if TYPE_CHECKING:
-    from rescue.detectors.run_watch import RunWatch
+    from rescue.detectors.run_monitor import RunMonitor
     from rescue.policy import Choice, Policy
 
 Outcome = Literal["healthy", "rescued", "not_rescued", "running", "interrupted"]
@@ -57,26 +57,26 @@ class RunRecord:
 
     def ended(
         self,
-        watch: RunWatch,
+        monitor: RunMonitor,
         status: Literal["stopped", "completed", "crashed", "interrupted"],
         error: str | None,
         seconds: float,
     ) -> None:
-        """Take what the run's watch saw once the run ended with ``status``; success is met
+        """Take what the run's monitor saw once the run ended with ``status``; success is met
         only by a run that completed with every target met by its last value."""
-        stream = watch.stream
+        stream = monitor.stream
         self.status = status
-        self.reports = watch.received
+        self.reports = monitor.received
         self.final_metrics = dict(stream.latest)
-        self.findings = list(watch.findings)
+        self.findings = list(monitor.findings)
         self.seconds = round(seconds, 2)
-        self.health = watch.health[-1] if watch.health else None
+        self.health = monitor.health[-1] if monitor.health else None
         self.error = error
         self.met_success = status == "completed" and all(
             name in stream.series and target.met_by(stream.series[name].last)
             for name, target in stream.targets.items()
         )
-        self.notes = list(watch.notes)
+        self.notes = list(monitor.notes)
 
     def checkpoint_before_trouble(self) -> str | None:
         """The last checkpoint saved before the earliest onset among the run's restart-worthy

@@ -1,4 +1,4 @@
-"""The supervisor: run the job, watch its metrics, and when a failure signature shows, stop the
+"""The supervisor: run the job, monitor its metrics, and when a failure signature shows, stop the
 run and restart it with the remedy the policy and the evidence of every run so far prescribe,
 its new values chosen by Optuna inside the ranges they allow, until a run finishes healthy or
 the budget is spent."""
@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from rescue import layout
 from rescue.config import RescueConfig
 from rescue.detectors.judge import JudgeSpec
-from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.run_monitor import RunMonitor
 from rescue.engine.display import Display
 from rescue.engine.inputs import check_inputs
 from rescue.engine.lane import Execution
@@ -106,32 +106,32 @@ class Supervisor:
             self.report.runs.append(record)
             self._save(Progress(run, config, {}, resume_from))  # in flight: restart it as is
             self.display.run_started(record, changes)
-            watch = self._run(
+            monitor = self._run(
                 record, resume_from, start.continued if run == start.next_run else None
             )
             if record.status == "interrupted":
-                self._finish_trial(trial, record, watch, remedy=None)
+                self._finish_trial(trial, record, monitor, remedy=None)
                 return self._interrupted(interrupt.name if interrupt else "a signal", run, record)
-            if watch.out_of_time and record.verdict is None:
-                self._finish_trial(trial, record, watch, remedy=None)
+            if monitor.out_of_time and record.verdict is None:
+                self._finish_trial(trial, record, monitor, remedy=None)
                 self.report.summary = (
                     f"the wall-clock budget of {cfg.budget.seconds:g} s is spent "
                     f"(run {run} was stopped after {record.reports} reports)"
                 )
                 break
             observation = self._observe(
-                record, watch, from_checkpoint=resume_from is not None, moved=tuple(search)
+                record, monitor, from_checkpoint=resume_from is not None, moved=tuple(search)
             )
 
             if record.verdict is None and record.met_success:
-                self._finish_trial(trial, record, watch, remedy=None)
+                self._finish_trial(trial, record, monitor, remedy=None)
                 self.report.outcome = "healthy" if run == 0 else "rescued"
                 self.report.final_config = config
                 self.report.summary = self._success_summary(record)
                 break
 
             if record.verdict is None:
-                self._finish_trial(trial, record, watch, remedy=None)
+                self._finish_trial(trial, record, monitor, remedy=None)
                 self.report.summary = "the run missed success, and the policy watches no target"
                 break
             choice = choose(
@@ -144,13 +144,13 @@ class Supervisor:
                 self.tried,
             )
             if isinstance(choice, CannotRemedy):
-                self._finish_trial(trial, record, watch, remedy=None)
+                self._finish_trial(trial, record, monitor, remedy=None)
                 self.report.summary = choice.reason
                 if record.verdict.signature == "misconfigured":
                     self.report.summary = f"misconfigured: {record.verdict.reason}"
                 break
             record.remedy = remedy_entry(choice, self.policy, record.verdict)
-            self._finish_trial(trial, record, watch, remedy=record.remedy)
+            self._finish_trial(trial, record, monitor, remedy=record.remedy)
             self.tried[(record.verdict.signature, choice.name)] += 1
             search = choice.space
             config = {**config, **choice.reset}
@@ -201,7 +201,7 @@ class Supervisor:
     def _observe(
         self,
         record: RunRecord,
-        watch: RunWatch,
+        monitor: RunMonitor,
         from_checkpoint: bool = False,
         moved: tuple[str, ...] = (),
     ) -> Observation:
@@ -214,7 +214,7 @@ class Supervisor:
                 record.verdict,
                 record.met_success,
                 record.health,
-                watch.stream,
+                monitor.stream,
                 from_checkpoint,
                 moved,
             ),
@@ -225,7 +225,7 @@ class Supervisor:
 
     def _run(
         self, record: RunRecord, resume_from: str | None, continued: Continuation | None = None
-    ) -> RunWatch:
+    ) -> RunMonitor:
         """One run under Ray, watched report by report; ``continued``: an interrupted run
         going on from its last checkpoint (``resume_from``), its reports up to it replayed
         first so that its history, report count and detectors see one run."""
@@ -233,7 +233,9 @@ class Supervisor:
         folder = layout.run_folder(self.out, record.run)
         folder.mkdir(parents=True, exist_ok=True)
         spec = JudgeSpec.of(self.policy, cfg)
-        watch = RunWatch.of(spec, folder / layout.METRICS, self.display.reported, self._deadline)
+        monitor = RunMonitor.of(
+            spec, folder / layout.METRICS, self.display.reported, self._deadline
+        )
         started = time.monotonic()
         replayed = continued.reports if continued else []
 
@@ -247,7 +249,7 @@ class Supervisor:
             # The detectors are deterministic on the stream, so the reports the interrupted
             # attempt passed give the findings they gave then; one that stops the run now (a
             # cfg changed since) stops it here, before any training.
-            if any(watch.on_report(metrics) for metrics in replayed):
+            if any(monitor.on_report(metrics) for metrics in replayed):
                 execution = Execution("stopped")
             else:
                 execution = self.runner.run(
@@ -255,7 +257,7 @@ class Supervisor:
                     script=str(self.job.script),
                     entry=self.job.entry,
                     config=record.config,
-                    watcher=watch,
+                    monitor=monitor,
                     resume_from=resume_from,
                     command=self.job.command,
                     log_dir=str(folder),
@@ -269,23 +271,23 @@ class Supervisor:
                     checkpoints=[(s + len(replayed), p) for s, p in execution.checkpoints],
                 )
         finally:
-            watch.close()
+            monitor.close()
         if continued:
-            earlier = [(s, p) for s, p in continued.checkpoints if s <= watch.stream.step]
+            earlier = [(s, p) for s, p in continued.checkpoints if s <= monitor.stream.step]
             execution = replace(execution, checkpoints=earlier + execution.checkpoints)
-        if execution.status == "stopped" and watch.verdict is None and watch.reached_length:
+        if execution.status == "stopped" and monitor.verdict is None and monitor.reached_length:
             execution = replace(execution, status="completed")  # stopped at its length: done
         if execution.status == "crashed":
-            watch.crashed(execution.error or "")
+            monitor.crashed(execution.error or "")
         elif execution.status == "completed":
-            check_inputs(watch, folder, self.job.entry, self.job.command)
-            watch.completed()
-        record.ended(watch, execution.status, execution.error, time.monotonic() - started)
+            check_inputs(monitor, folder, self.job.entry, self.job.command)
+            monitor.completed()
+        record.ended(monitor, execution.status, execution.error, time.monotonic() - started)
         record.checkpoints = execution.checkpoints
         self.display.run_ended(record)
-        return watch
+        return monitor
 
-    def _finish_trial(self, trial, record: RunRecord, watch: RunWatch, remedy) -> None:
+    def _finish_trial(self, trial, record: RunRecord, monitor: RunMonitor, remedy) -> None:
         state = {
             "completed": TrialState.COMPLETE,
             "stopped": TrialState.PRUNED,
@@ -304,7 +306,7 @@ class Supervisor:
             trial,
             state,
             record.health,
-            watch.health,
+            monitor.health,
             {
                 "run": record.run,
                 "status": record.status,

@@ -25,7 +25,7 @@ from rescue import layout
 from rescue.config import Domain, RescueConfig, Target
 from rescue.detectors.findings import Finding
 from rescue.detectors.judge import Judged, JudgeSpec
-from rescue.detectors.run_watch import RunWatch
+from rescue.detectors.run_monitor import RunMonitor
 from rescue.engine.inputs import check_inputs
 from rescue.engine.record import RescueReport, RunRecord, remedy_entry
 from rescue.errors import RescueError
@@ -224,7 +224,7 @@ class SweepDisplay(Protocol):
 class _Live:
     trial: SweepTrial
     optuna_trial: Any
-    watch: RunWatch
+    monitor: RunMonitor
     started: float
     history: list[float] = field(default_factory=list)
     resume_from: str | None = None  # a rescue going on from its sick trial's checkpoint
@@ -361,7 +361,9 @@ class SweepLoop:
             for finding in findings:
                 self.display.finding(trial, finding)
 
-        live.watch = RunWatch.of(self.judge_spec, folder / layout.METRICS, listener, self.deadline)
+        live.monitor = RunMonitor.of(
+            self.judge_spec, folder / layout.METRICS, listener, self.deadline
+        )
         self.live[key] = live
         self.display.trial_started(trial, changes)
         self._save()  # in flight: `rescue resume` runs it again if this process stops
@@ -369,18 +371,18 @@ class SweepLoop:
 
     @property
     def judge_spec(self) -> JudgeSpec:
-        """How each trial is judged, in its worker and by its watch here."""
+        """How each trial is judged, in its worker and by its monitor here."""
         return JudgeSpec.of(self.policy, self.config)
 
     def on_report(self, key: str, metrics: Metrics, judged: Judged | None = None) -> bool:
         """A report of trial ``key``, with its worker's judgment of it; True stops the trial."""
         live = self.live.get(key)
-        return live is not None and live.watch.on_report(metrics, judged)
+        return live is not None and live.monitor.on_report(metrics, judged)
 
     def take_ending(self, key: str, findings: list[Finding]) -> None:
         live = self.live.get(key)
         if live is not None:
-            live.watch.take_ending(findings)
+            live.monitor.take_ending(findings)
 
     def replayed(self, key: str) -> list[Metrics]:
         return []  # a sweep's trials start afresh
@@ -407,38 +409,38 @@ class SweepLoop:
         """Trial ``key`` started running: waiting for a slot or a worker is not a stall."""
         live = self.live.get(key)
         if live is not None:
-            live.watch.begin()
+            live.monitor.begin()
 
     def should_stop(self, key: str) -> bool:
         live = self.live.get(key)
-        return live is not None and live.watch.should_stop()
+        return live is not None and live.monitor.should_stop()
 
     def finish(self, key: str, error: str | None = None) -> None:
         """Trial ``key`` ended: by itself, stopped at our request, or with ``error``."""
         live = self.live.pop(key, None)
         if live is None:
             return
-        watch, trial = live.watch, live.trial
-        watch.close()
-        stopped = watch.verdict is not None
-        cut = not stopped and error is None and watch.out_of_time
+        monitor, trial = live.monitor, live.trial
+        monitor.close()
+        stopped = monitor.verdict is not None
+        cut = not stopped and error is None and monitor.out_of_time
         status: Literal["stopped", "completed", "crashed"] = "completed"
         if error is not None:
             status = "crashed"
-            watch.crashed(error)
+            monitor.crashed(error)
         elif stopped or cut:
             status = "stopped"
         else:
-            check_inputs(watch, self._folder(trial), self.entry, self.command)
-            watch.completed()
-        trial.ended(watch, status, error, time.monotonic() - live.started)
-        verdict = watch.verdict
+            check_inputs(monitor, self._folder(trial), self.entry, self.command)
+            monitor.completed()
+        trial.ended(monitor, status, error, time.monotonic() - live.started)
+        verdict = monitor.verdict
         misconfigured = verdict is not None and verdict.signature == "misconfigured"
         if misconfigured and self.misconfigured is None:
             self.misconfigured = verdict
         healthy = status == "completed" and not misconfigured
         trial.outcome = "healthy" if healthy else "cut" if cut else "diagnosed"
-        series = watch.stream.series.get(self.objective.metric)
+        series = monitor.stream.series.get(self.objective.metric)
         trial.objective = series.last if series is not None else None
         # A crash is a bug in the script, unless it raised on NaN (then it is a sick run); a
         # trial without the metrics the cfg needs says nothing about its params either.
@@ -454,7 +456,7 @@ class SweepLoop:
                     trial.verdict,
                     trial.met_success,
                     trial.health,
-                    watch.stream,
+                    monitor.stream,
                     from_checkpoint=live.resume_from is not None,
                     moved=live.moved,
                 ),
@@ -493,7 +495,7 @@ class SweepLoop:
         note = f"{signal_name} stopped the sweep during this trial; rescue resume goes on"
         self.study.close_interrupted(note)
         for live in self.live.values():
-            live.watch.close()
+            live.monitor.close()
         self.live.clear()
         ended = sum(t.outcome != "running" for t in self.report.runs)
         self.report.outcome = "interrupted"  # type: ignore[assignment]

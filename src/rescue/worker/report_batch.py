@@ -10,7 +10,7 @@ Tune worker those other sends happen in a thread of their own, so the training g
 the driver records (up to ``2 * most`` reports ahead, then it waits); that thread also sends
 what waits when the training goes quiet, so a run that then hangs or slows down still shows
 its last reports.
-The driver unpacks a result into its reports, in order, and the run watch sees every one.
+The driver unpacks a result into its reports, in order, and the run's monitor sees every one.
 
 A result carries the batch (``rescue_batch``: the reports as JSON), the number of reports
 sent so far (``rescue_reports``, which names the checkpoint's report), what the judge said

@@ -1,6 +1,7 @@
-"""Watching one run from the driver: each report goes to the run's judge, its history file
+"""Monitoring one run from the driver: each report goes to the run's judge, its history file
 and the console; the first finding the policy restarts for stops the run. The judging itself,
-with its confirmation, is :mod:`rescue.detectors.judge`."""
+with its confirmation, is :mod:`rescue.detectors.judge`. ("Watch" is ``rescue.watch``, the
+torch hooks, only.)"""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ from rescue.worker.reporting import Metrics
 ReportListener = Callable[[int, Metrics, list[Finding]], None]
 
 
-class RunWatch:
-    """The :class:`~rescue.engine.lane.RunWatcher` of one run, in the driver: each report goes
+class RunMonitor:
+    """The :class:`~rescue.engine.lane.Monitor` of one run, in the driver: each report goes
     to the run's judge (:class:`~rescue.detectors.judge.RunJudge`), its history file and the
     console; the run's clocks (a stall, the wall-clock budget) are kept here."""
 
@@ -60,8 +61,8 @@ class RunWatch:
         history: Path,
         listener: ReportListener | None = None,
         deadline: float | None = None,
-    ) -> RunWatch:
-        """The watch of a new run judged as ``spec`` says (the spec its worker gets)."""
+    ) -> RunMonitor:
+        """The monitor of a new run judged as ``spec`` says (the spec its worker gets)."""
         return cls(spec.policy, spec.stream(), history, listener, spec.length, deadline)
 
     @property
@@ -70,7 +71,7 @@ class RunWatch:
 
     @property
     def spec(self) -> JudgeSpec:
-        """What the run's worker needs to judge the run as this watch would."""
+        """What the run's worker needs to judge the run as this monitor would."""
         stream = self.judge.stream
         return JudgeSpec(self.policy, stream.kinds.declared, stream.targets, self.length)
 
@@ -184,16 +185,16 @@ def replay_run(
     targets: Mapping[str, Target] | None = None,
     completed: bool = True,
     length: int | None = None,
-) -> RunWatch:
+) -> RunMonitor:
     """Watch a recorded run as if it were streaming: stops at the first restart-worthy finding,
     and runs the end-of-run checks when the run got to its end (``completed``). ``length``: the
     declared run length in reports (``budget.reports_per_run``)."""
     stream = MetricStream(MetricKinds(kinds), targets, length=length)
-    watch = RunWatch(policy, stream, Path(os.devnull))
+    monitor = RunMonitor(policy, stream, Path(os.devnull))
     for metrics in reports:
-        if watch.on_report(metrics):
+        if monitor.on_report(metrics):
             break
-    if completed and watch.verdict is None:
-        watch.completed()
-    watch.close()
-    return watch
+    if completed and monitor.verdict is None:
+        monitor.completed()
+    monitor.close()
+    return monitor
