@@ -304,13 +304,7 @@ class SweepLoop:
             if parent.remedy is not None:
                 parent.remedy["changes"] = changes
         self.report.runs.append(trial)
-        config = self._start(key, trial, optuna_trial, changes)
-        if parent is not None and choice is not None:
-            live = self.live[key]
-            live.moved = tuple(choice.space)
-            if choice.restart == "checkpoint":
-                live.resume_from = parent.checkpoint_before_trouble()
-        return config
+        return self._start(key, trial, optuna_trial, changes, parent, choice)
 
     def take_over(self, note_for: Callable[[SweepTrial], dict[str, Any]]) -> list[SweepTrial]:
         """Go on with a sweep whose supervisor stopped (:mod:`rescue.engine.resume`): trials
@@ -348,11 +342,22 @@ class SweepLoop:
         return optuna_trial
 
     def _start(
-        self, key: str, trial: SweepTrial, optuna_trial: Any, changes: dict[str, list[Any]]
+        self,
+        key: str,
+        trial: SweepTrial,
+        optuna_trial: Any,
+        changes: dict[str, list[Any]],
+        parent: SweepTrial | None = None,
+        choice: Choice | None = None,
     ) -> dict[str, Any]:
+        """``parent``, ``choice``: the sick trial this one rescues, and its remedy."""
         folder = self._folder(trial)
         folder.mkdir(parents=True, exist_ok=True)
         live = _Live(trial, optuna_trial, None, time.monotonic())  # type: ignore[arg-type]
+        if parent is not None and choice is not None:
+            live.moved = tuple(choice.space)
+            if choice.restart == "checkpoint":
+                live.resume_from = parent.checkpoint_before_trouble()
 
         def listener(step: int, metrics: Metrics, findings: list[Finding]) -> None:
             value = metrics.get(self.objective.metric)

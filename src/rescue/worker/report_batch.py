@@ -59,8 +59,8 @@ class Batcher:
         timer: bool = False,
         judge: BatchJudge | None = None,
     ) -> None:
-        """``judge``: the run's judge (:mod:`rescue.worker.judging`), which judges each batch
-        before it goes; its verdict, or the run's declared length, ends the run."""
+        """``judge``: the run's judge (:mod:`rescue.worker.judging`), which judges each
+        report as it is added; its verdict, or the run's declared length, ends the run."""
         if seconds <= 0 or most < 1:
             raise ValueError(f"expected seconds > 0 and most >= 1, got {seconds}, {most}")
         self.send, self.seconds, self.most = send, seconds, most
