@@ -362,10 +362,14 @@ class ScriptedRunner:
     def __init__(self, kill_at: tuple[int, int] | None = None) -> None:
         self.kill_at, self.calls = kill_at, []
 
-    def run(self, name, script, entry, config, monitor, resume_from, command, log_dir, **rest):
-        # rest: on_checkpoint, unused here; judge, replay: the monitor judges the reports
+    def lane(self, script, entry, command, judge):
+        return self  # the monitor judges the reports
+
+    def run(self, request):
         from rescue.engine.lane import Execution
 
+        name, config, monitor = Path(request.log_dir).name, request.params, request.monitor
+        resume_from = request.resume_from
         self.calls.append((name, dict(config), resume_from))
         run = int(name.split("-")[1])
         for step in range(20):
@@ -443,8 +447,12 @@ class CheckpointingRunner:
         self.ray, self.kill_after, self.nan_at, self.steps = ray, kill_after, set(nan_at), steps
         self.calls: list[tuple[str, str | None]] = []
 
-    def run(self, name, script, entry, config, monitor, resume_from, command, log_dir, **rest):
-        on_checkpoint = rest["on_checkpoint"]
+    def lane(self, script, entry, command, judge):
+        return self
+
+    def run(self, request):
+        name, config, monitor = Path(request.log_dir).name, request.params, request.monitor
+        resume_from, on_checkpoint = request.resume_from, request.on_checkpoint
         import torch
 
         from rescue.engine.lane import Execution

@@ -1,5 +1,5 @@
 """rescue sweep: the search: section, the objective, the loop and its report without Ray (a
-scripted stand-in for the Tune adapter), and one real sweep under Ray Tune."""
+scripted stand-in for the lane), and one real sweep under Ray Tune."""
 
 import json
 import math
@@ -22,6 +22,7 @@ from rescue.engine.sweep import (
 from rescue.errors import ConfigError, RescueError
 from rescue.policy import load_policy
 from rescue.search.study import SweepStudy, sickness
+from scripted_lane import HandTrial, ScriptedLane
 
 SCRIPTS = Path(__file__).parent / "scripts"
 
@@ -97,7 +98,7 @@ def test_a_sick_trial_is_infeasible_and_one_nearer_healthy_is_less_so():
     assert 2.0 == sickness(None) >= sickness(3.0) > sickness(-1.0) >= 1.0
 
 
-# --- the loop, driven like the Tune adapter drives it ---------------------------------------
+# --- the loop, on a scripted lane -----------------------------------------------------------
 def fake_losses(config):
     """sgd_regression in miniature: above lr 0.1 the loss climbs, below it falls to a floor
     that is lower the larger the learning rate."""
@@ -109,16 +110,9 @@ def fake_losses(config):
         yield {"loss": loss}
 
 
-def drive(loop, n):
-    """Sequential trials: suggest, report until told to stop, finish."""
-    for i in range(n):
-        config = loop.suggest(f"t{i}")
-        if config is None:
-            break
-        for metrics in fake_losses(config):
-            if loop.on_report(f"t{i}", metrics):
-                break
-        loop.finish(f"t{i}")
+def drive(loop):
+    """Every trial, one at a time, each fed its reports until its monitor says stop."""
+    loop.run(ScriptedLane(lambda config: fake_losses(config)), parallel=1)
     return loop.result()
 
 
@@ -142,7 +136,7 @@ def make_loop(tmp_path, write_cfg, n, rescue_sick=False, seed=0):
 
 def test_diverging_trials_are_stopped_and_told_to_the_study_as_infeasible(tmp_path, write_cfg):
     loop, study = make_loop(tmp_path, write_cfg, 16)
-    report = drive(loop, 20)
+    report = drive(loop)
     trials = report.runs
     assert len(trials) == 16
     sick = [t for t in trials if t.outcome == "diagnosed"]
@@ -198,7 +192,7 @@ def test_the_sampler_learns_to_avoid_the_failure_region(tmp_path, write_cfg, mon
     region (a quarter of the log domain) far less often than chance."""
     monkeypatch.setitem(globals(), "fake_losses", late_divergence)
     loop, _ = make_loop(tmp_path, write_cfg, 40)
-    report = drive(loop, 40)
+    report = drive(loop)
     sick = [t for t in report.runs if t.outcome == "diagnosed"]
     assert sick and all(t.config["lr"] > 0.1 for t in sick)
     later = report.runs[10:]
@@ -208,7 +202,7 @@ def test_the_sampler_learns_to_avoid_the_failure_region(tmp_path, write_cfg, mon
 
 def test_a_sick_trial_can_be_rescued_in_place_with_the_policy_remedy(tmp_path, write_cfg):
     loop, _ = make_loop(tmp_path, write_cfg, 12, rescue_sick=True)
-    report = drive(loop, 12)
+    report = drive(loop)
     rescues = [t for t in report.runs if t.rescue_of is not None]
     assert rescues
     for rescue in rescues:
@@ -225,15 +219,14 @@ def run_trial(loop, key, lr=None, checkpoint_every=0):
     """One trial driven to its end; ``lr``: enqueued, so the study asks it."""
     if lr is not None:
         loop.study.study.enqueue_trial({"lr": lr})
-    config = loop.suggest(key)
-    for step, metrics in enumerate(fake_losses(config)):
-        stop = loop.on_report(key, metrics)
+    trial = HandTrial(loop)
+    for step, metrics in enumerate(fake_losses(trial.config)):
+        stop = trial.report(metrics)
         if checkpoint_every and step % checkpoint_every == checkpoint_every - 1:
-            loop.checkpointed(key, step, f"/store/{key}/checkpoint_{step:06d}")
+            trial.checkpoint(step, f"/store/{key}/checkpoint_{step:06d}")
         if stop:
             break
-    loop.finish(key)
-    return loop.report.runs[-1]
+    return trial.end()
 
 
 def rescue_range(trial):
@@ -275,9 +268,10 @@ def test_a_remedy_that_restarts_from_a_checkpoint_does_so_in_a_sweep(tmp_path, w
     assert sick.remedy["restart"] == "checkpoint" and sick.checkpoints
     onset = min(f.onset if f.onset is not None else f.step for f in sick.findings)
     expected = [p for s, p in sick.checkpoints if s < onset][-1]
-    loop.suggest("b")
-    assert loop.resume_from("b") == expected == sick.checkpoint_before_trouble()
-    assert loop.resume_from("a") is None  # ended; and a fresh trial starts afresh
+    rescue = HandTrial(loop)
+    assert rescue.live.trial.rescue_of == sick.run
+    assert rescue.request.resume_from == expected == sick.checkpoint_before_trouble()
+    assert HandTrial(loop).request.resume_from is None  # a fresh trial starts afresh
 
 
 def test_a_trial_ends_at_the_declared_length_as_a_rescues_run_does(tmp_path, write_cfg):
@@ -295,15 +289,16 @@ def test_a_trial_ends_at_the_declared_length_as_a_rescues_run_does(tmp_path, wri
     loop = SweepLoop(cfg, load_policy("default"), study, objective, 1, tmp_path, report, Silent())
     assert loop.judge_spec.length == 20
     study.study.enqueue_trial({"lr": 0.01})
-    config = loop.suggest("t")
-    sent = 0
-    for metrics in fake_losses(config):  # 60 reports, unless told to stop
-        sent += 1
-        if loop.on_report("t", metrics):
-            break
-    loop.finish("t")
+    sent = []
+
+    def script(config):
+        for metrics in fake_losses(config):  # 60 reports, unless told to stop
+            sent.append(metrics)
+            yield metrics
+
+    loop.run(ScriptedLane(script), parallel=1)
     trial = loop.result().runs[0]
-    assert sent == trial.reports == 20
+    assert len(sent) == trial.reports == 20
     assert trial.outcome == "healthy" and trial.status == "completed"
     assert trial.met_success
 
@@ -314,15 +309,15 @@ def test_a_trial_without_the_objective_metric_is_misconfigured_and_ends_the_swee
     """As a rescue says of its run: the success metric was never reported, which no other
     trial would change; the sweep starts no further trial and says so."""
     loop, study = make_loop(tmp_path, write_cfg, 4)
-    loop.suggest("a")
-    in_flight = loop.suggest("b")  # two at a time: the second is already running
-    for key in ("a", "b"):
-        loop.on_report(key, {"acc": 0.5})
-    loop.finish("a")
-    assert loop.suggest("c") is None
-    loop.finish("b")
+    first = HandTrial(loop)
+    in_flight = HandTrial(loop)  # two at a time: the second is already running
+    for trial in (first, in_flight):
+        trial.report({"acc": 0.5})
+    first.end()
+    assert loop.next_trial() is None
+    in_flight.end()
     report = loop.result()
-    assert in_flight is not None and len(report.runs) == 2
+    assert len(report.runs) == 2
     assert report.outcome == "not_found" and report.exit_code == 3
     assert report.summary == (
         "misconfigured: success metric(s) loss never reported (reported: acc)"
@@ -336,12 +331,12 @@ def test_a_trial_without_the_objective_metric_is_misconfigured_and_ends_the_swee
 
 def test_a_trials_checkpoints_are_recorded_as_their_reports_name_them(tmp_path, write_cfg):
     loop, _ = make_loop(tmp_path, write_cfg, 1)
-    loop.suggest("t")
+    trial = HandTrial(loop)
     for step in range(8):
-        loop.on_report("t", {"loss": 1.0 / (step + 1)})
+        trial.report({"loss": 1.0 / (step + 1)})
         if step % 4 == 3:
-            loop.checkpointed("t", step, f"/store/sweep/run-000/checkpoint_{step // 4:06d}")
-    loop.finish("t")
+            trial.checkpoint(step, f"/store/sweep/run-000/checkpoint_{step // 4:06d}")
+    trial.end()
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["runs"][0]["checkpoints"] == [
         [3, "/store/sweep/run-000/checkpoint_000000"],
@@ -352,12 +347,7 @@ def test_a_trials_checkpoints_are_recorded_as_their_reports_name_them(tmp_path, 
 def test_no_healthy_trial_meeting_success_exits_3_and_says_why(tmp_path, write_cfg):
     loop, _ = make_loop(tmp_path, write_cfg, 3)
     loop.config = loop.config.model_copy(update={"success": {}})
-    for i in range(3):
-        loop.suggest(f"t{i}")
-        for step in range(60):
-            if loop.on_report(f"t{i}", {"loss": 0.5 * (1.5**step)}):
-                break
-        loop.finish(f"t{i}")
+    loop.run(ScriptedLane(lambda config: ({"loss": 0.5 * 1.5**s} for s in range(60))), 1)
     report = loop.result()
     assert report.exit_code == 3 and report.outcome == "not_found"
     assert report.summary.startswith("no healthy trial: all 3 were diagnosed")
@@ -365,9 +355,9 @@ def test_no_healthy_trial_meeting_success_exits_3_and_says_why(tmp_path, write_c
 
 def test_a_crash_is_a_diagnosis_told_as_failed(tmp_path, write_cfg):
     loop, study = make_loop(tmp_path, write_cfg, 1)
-    loop.suggest("t0")
-    loop.on_report("t0", {"loss": 0.4})
-    loop.finish("t0", error="Traceback ...\nRuntimeError: boom")
+    trial = HandTrial(loop)
+    trial.report({"loss": 0.4})
+    trial.end(error="Traceback ...\nRuntimeError: boom")
     report = loop.result()
     trial = report.runs[0]
     assert trial.outcome == "diagnosed" and trial.diagnosis.signature == "crash"

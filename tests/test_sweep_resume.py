@@ -22,6 +22,7 @@ from rescue.engine.sweep import SweepLoop, SweepReport, choose_objective
 from rescue.errors import RescueError
 from rescue.policy import load_policy
 from rescue.search.study import SweepStudy, default_storage
+from scripted_lane import HandTrial
 from test_sweep import CFG, Silent, fake_losses
 
 SCRIPTS = Path(__file__).parent / "scripts"
@@ -88,18 +89,18 @@ def _take_over(out: Path) -> tuple[SweepLoop, list, list[int]]:
 
 
 def _run_trial(loop: SweepLoop, key: str, stop_after: int | None = None) -> dict | None:
-    """One trial as the Tune adapter drives it; ``stop_after``: the supervisor dies after
-    that many reports, before the trial ends."""
-    config = loop.suggest(key)
-    if config is None:
+    """One trial as a lane runs it; ``stop_after``: the supervisor dies after that many
+    reports, before the trial ends. (``key`` names the call in the test.)"""
+    trial = HandTrial(loop)
+    if trial.config is None:
         return None
-    for i, metrics in enumerate(fake_losses(config)):
+    for i, metrics in enumerate(fake_losses(trial.config)):
         if stop_after is not None and i == stop_after:
-            return config
-        if loop.on_report(key, metrics):
+            return trial.config
+        if trial.report(metrics):
             break
-    loop.finish(key)
-    return config
+    trial.end()
+    return trial.config
 
 
 def test_a_killed_sweep_goes_on_without_losing_or_repeating_a_trial(tmp_path, write_cfg):
@@ -176,8 +177,7 @@ def test_sweeps_sharing_a_study_learn_together_and_resume_only_their_own_trials(
         _run_trial(a, f"a{i}")
         _run_trial(b, f"b{i}")
     _run_trial(a, "a3", stop_after=1)  # a's supervisor dies in its last trial...
-    b.suggest("b3")  # ...while b's last trial is running
-    b.on_report("b3", {"loss": 0.4})
+    HandTrial(b).report({"loss": 0.4})  # ...while b's last trial is running
 
     shared = optuna.load_study(study_name="sweep-out", storage=storage)
     assert len(shared.trials) == 8  # each sampler saw the other sweep's trials

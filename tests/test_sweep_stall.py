@@ -1,6 +1,6 @@
 """A sweep trial that stops reporting (a hung data loader) is stopped as a stall while the
-other trials go on: the adapter's polling driven by hand on a real loop, then a real sweep
-under Ray Tune."""
+other trials go on: the adapter's polling driven by hand on a real lane and loop, then a real
+sweep under Ray Tune."""
 
 import json
 import math
@@ -14,6 +14,7 @@ from ray.tune.experiment import Trial
 
 from rescue.config import load_config
 from rescue.engine.experiment import _LoopCallback, _LoopStopper
+from rescue.engine.lane import Lane
 from rescue.engine.sweep import SweepLoop, SweepReport, choose_objective
 from rescue.policy import load_policy
 from rescue.search.study import SweepStudy
@@ -55,6 +56,25 @@ def make_loop(tmp_path, write_cfg, n, stall_seconds=None):
     return SweepLoop(cfg, policy, study, objective, n, tmp_path, report, Silent())
 
 
+def lane_for(loop, slots):
+    """The sweep's lane, as the Tune adapter sees it; trials are handed to it by hand."""
+    return Lane("sweep", str(loop.out), {"cpu": 1, "gpu": 0}, "t.py", "train", slots=slots)
+
+
+def start(loop, lane, key):
+    """The loop's next trial, suggested to Tune as ``key``."""
+    live = loop.next_trial()
+    lane.submit(live.request)
+    assert lane.suggest(key) == live.request.params
+    return live
+
+
+def end(loop, live):
+    """The trial ended as the lane says (once the adapter told it)."""
+    assert live.request.execution is not None
+    loop.ended(live, live.request.execution)
+
+
 def fake_trial(key, status=Trial.RUNNING):
     return SimpleNamespace(
         trial_id=key,
@@ -67,13 +87,15 @@ def fake_trial(key, status=Trial.RUNNING):
 
 def test_only_a_running_silent_trial_is_killed_once_and_recorded_as_a_stall(tmp_path, write_cfg):
     loop = make_loop(tmp_path, write_cfg, 4, stall_seconds=0.2)
-    stopper = _LoopStopper(loop)
+    lane = lane_for(loop, 4)
+    stopper = _LoopStopper(lane)
     killed: list[str] = []
-    callback = _LoopCallback(loop, stopper, kill=killed.append)
+    callback = _LoopCallback(lane, stopper, kill=killed.append)
     keys = ["hung", "fine", "sick", "queued"]
-    for key in keys:
-        loop.suggest(key)
+    lives = {key: start(loop, lane, key) for key in keys}
     trials = {key: fake_trial(key) for key in keys}
+    for key in keys[:3]:
+        callback.on_trial_start(iteration=0, trials=[], trial=trials[key])
     trials["queued"].status = Trial.PENDING  # suggested, its actor not started yet
     for iteration in (1, 2, 3):
         for key in ("hung", "fine"):
@@ -93,7 +115,8 @@ def test_only_a_running_silent_trial_is_killed_once_and_recorded_as_a_stall(tmp_
     callback.on_trial_error(iteration=4, trials=[], trial=trials["hung"])
     callback.on_trial_complete(iteration=4, trials=[], trial=trials["fine"])
     callback.on_trial_complete(iteration=4, trials=[], trial=trials["sick"])
-    callback.on_trial_error(iteration=4, trials=[], trial=trials["queued"])
+    for key in keys[:3]:
+        end(loop, lives[key])
     runs = {run.run: run for run in loop.report.runs}
     hung, fine, sick, queued = (runs[i] for i in range(4))
     assert hung.status == "stopped" and hung.reports == 3 and hung.error is None
@@ -101,7 +124,15 @@ def test_only_a_running_silent_trial_is_killed_once_and_recorded_as_a_stall(tmp_
     assert hung.diagnosis.evidence["seconds_without_report"] >= 0.2
     assert fine.status == "completed" and fine.outcome == "healthy" and fine.reports == 4
     assert sick.status == "stopped" and sick.diagnosis.signature == "non_finite"
-    assert queued.status == "crashed" and queued.error == "queued failed"
+
+    # Failed before it started (a reused worker Tune could not reset): run again once, on a
+    # fresh worker; failed again, it crashed.
+    callback.on_trial_error(iteration=4, trials=[], trial=trials["queued"])
+    assert lives["queued"].request.execution is None and queued.outcome == "running"
+    assert lane.suggest("queued-again") == lives["queued"].request.params
+    callback.on_trial_error(iteration=5, trials=[], trial=fake_trial("queued-again"))
+    end(loop, lives["queued"])
+    assert queued.status == "crashed" and queued.error == "queued-again failed"
 
     inert = pickle.loads(pickle.dumps(callback))  # Tune pickles its run config
     assert inert.loop is None and inert.stopper.loop is None
@@ -112,29 +143,30 @@ def test_the_stall_clock_starts_when_the_trial_starts_not_when_it_was_suggested(
     tmp_path, write_cfg
 ):
     loop = make_loop(tmp_path, write_cfg, 2, stall_seconds=0.3)
-    callback = _LoopCallback(loop, _LoopStopper(loop), kill=lambda actor: None)
-    loop.suggest("t")
+    lane = lane_for(loop, 2)
+    callback = _LoopCallback(lane, _LoopStopper(lane), kill=lambda actor: None)
+    start(loop, lane, "t")
     time.sleep(0.4)  # waiting for a free slot, or for Ray to start a worker
     callback.on_trial_start(iteration=0, trials=[], trial=fake_trial("t"))
-    assert not loop.should_stop("t")
+    assert not lane.should_stop("t")
     time.sleep(0.4)
-    assert loop.should_stop("t")  # silent since it started
+    assert lane.should_stop("t")  # silent since it started
 
 
 def test_a_trial_tune_fails_without_telling_callbacks_is_still_recorded(tmp_path, write_cfg):
     """Tune marks a trial ERROR without on_trial_error when its reused worker cannot be
-    reset; the next poll tells the loop, once."""
+    reset; the next poll tells the lane."""
     loop = make_loop(tmp_path, write_cfg, 2)
-    callback = _LoopCallback(loop, _LoopStopper(loop), kill=lambda actor: None)
-    loop.suggest("t")
+    lane = lane_for(loop, 2)
+    callback = _LoopCallback(lane, _LoopStopper(lane), kill=lambda actor: None)
+    live = start(loop, lane, "t")
+    callback.on_trial_start(iteration=0, trials=[], trial=fake_trial("t"))
     failed = fake_trial("t", status=Trial.ERROR)
     callback.on_step_begin(iteration=0, trials=[failed])
+    end(loop, live)
     run = loop.report.runs[0]
     assert run.status == "crashed" and run.error == "t failed"
     assert run.diagnosis.signature == "crash"
-    run.error = "seen once"
-    callback.on_step_begin(iteration=1, trials=[failed])
-    assert run.error == "seen once"
 
 
 # --- a real sweep under Ray Tune -----------------------------------------------------------

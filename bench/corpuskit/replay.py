@@ -58,6 +58,11 @@ class ReplayRunner:
     def shutdown(self) -> None:
         pass
 
+    def lane(
+        self, script: str, entry: str, command: CommandSpec | None = None, judge: Any = None
+    ) -> ReplayLane:
+        return ReplayLane(self, judge)
+
     def run(
         self,
         name: str,
@@ -72,9 +77,17 @@ class ReplayRunner:
         judge: Any = None,
         replay: Any = None,
     ) -> Execution:
-        rec = record(self.case, dict(config))
+        """A run as a version of rescue before its lanes asked for it (``--variant``)."""
+        return self.play(dict(config), monitor, judge, replay)
+
+    def play(
+        self, config: dict[str, Any], monitor: Monitor, judge: Any, replayed: Any
+    ) -> Execution:
+        """The recorded run of ``config``, its reports fed to ``monitor`` (judged first as its
+        worker would, when ``judge`` says how) until the monitor says stop."""
+        rec = record(self.case, config)
         monitor.begin()
-        worker = WorkerJudge(judge, replay) if judge is not None else None
+        worker = WorkerJudge(judge, replayed) if judge is not None else None
         consumed = 0
         status = None
         for metrics in rec.reports:
@@ -93,6 +106,16 @@ class ReplayRunner:
         if rec.status == "completed":
             return Execution("completed")
         return Execution("crashed", rec.error or rec.status)
+
+
+class ReplayLane:
+    """The lane the supervisor runs a run on (:class:`~rescue.engine.lane.Lane`)."""
+
+    def __init__(self, runner: ReplayRunner, judge: Any) -> None:
+        self.runner, self.judge = runner, judge
+
+    def run(self, request: Any) -> Execution:
+        return self.runner.play(request.params, request.monitor, self.judge, request.replay)
 
 
 class WorkerJudge:

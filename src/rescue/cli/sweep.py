@@ -252,22 +252,20 @@ def _run(
     runner = RayRunner.for_output(out, address, config.ray, interrupt)
     # Each resume is a new Ray Tune experiment beside the first.
     name = "sweep" if not resume.resumes else f"sweep-resume-{resume.resumes}"
-    left = resume.trials - sum(t.outcome != "running" for t in loop.report.runs)
     command = CommandSpec.from_dict(resume.command)
     with interrupt:  # a signal while Ray starts interrupts the sweep
         try:
             runner.start()
             interrupt.reinstall()
-            runner.experiment(
-                loop,
-                name,
+            lane = runner.lane(
                 str(script),
                 resume.entry,
-                left,
-                resume.parallel,
                 command,
-                judge=loop.judge_spec,
+                loop.judge_spec,
+                name=name,
+                slots=resume.parallel,
             )
+            loop.run(lane, resume.parallel)
         finally:
             runner.shutdown()
     if interrupt.requested:

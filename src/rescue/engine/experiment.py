@@ -3,8 +3,8 @@
 stops the trial it diagnoses, and a ``Callback`` polls the loop for stalled trials between
 results, passes on each checkpoint and tells it when a trial ended (or crashed).
 
-A sweep's loop (:class:`~rescue.engine.sweep.SweepLoop`) feeds K trials at a time; a rescue's
-(:class:`~rescue.engine.lane.Lane`) one at a time, each chosen once the one before has ended.
+The loop that feeds it is a :class:`~rescue.engine.lane.Lane`: a rescue's, one trial at a
+time, each chosen once the one before has ended; a sweep's, K at a time.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""A rescue's runs as the trials of one Ray Tune experiment: the sweep's adapter
-(:mod:`rescue.engine.experiment`) with one lane, whose next trial is the one the supervisor
-asks for once the run before has ended.
+"""The runs of a rescue or a sweep as the trials of one Ray Tune experiment
+(:mod:`rescue.engine.experiment`), ``slots`` at a time: a rescue has one slot, whose next run
+the supervisor chooses once the run before has ended; a sweep has K, each a thread of
+:class:`~rescue.engine.sweep.SweepLoop` that starts a trial as soon as its last one ended.
 
-The supervisor's loop stays a loop: :meth:`Lane.run` hands a run over and waits for its end,
-while the experiment runs in a thread of its own, started once. Between runs Tune keeps the
-worker (reused for the next run, which then skips seconds of imports) and asks the lane for
-the next trial, which it gets as soon as the supervisor has chosen it.
+A loop stays a loop: :meth:`Lane.run` hands a run over and waits for its end, while the
+experiment runs in a thread of its own, started once. Between runs Tune keeps the worker
+(reused for the next run, which then skips seconds of imports) and asks the lane for the next
+trial, which it gets as soon as a loop has chosen it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +83,8 @@ class RunRequest:
 
 
 class Lane:
-    """Runs of one script, one at a time, as trials of one Ray Tune experiment."""
+    """Runs of one script, ``slots`` at a time, as trials of one Ray Tune experiment;
+    :meth:`run` may be called from as many threads at once."""
 
     def __init__(
         self,
@@ -94,28 +97,38 @@ class Lane:
         interrupt: Interrupt | None = None,
         locate: Callable[[str], str] = str,
         judge: JudgeSpec | None = None,
+        slots: int = 1,
     ) -> None:
+        if slots < 1:
+            raise ValueError(f"a lane runs at least one run at a time: got slots={slots}")
         self.name, self.storage_path, self.resources = name, storage_path, resources
+        self.slots = slots
         self.script, self.entry, self.command = script, entry, command
         self.interrupt, self.locate, self.judge = interrupt, locate, judge
         self._lock = threading.Lock()
         self._ready = threading.Event()  # a run is waiting to be suggested
-        self._pending: RunRequest | None = None
+        self._pending: deque[RunRequest] = deque()
         self._live: dict[str, RunRequest] = {}
         self._closed = False
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
         self._experiments = 0
 
-    # --- the supervisor's side ----------------------------------------------------------
+    # --- the loops' side -----------------------------------------------------------------
+    @property
+    def interrupted(self) -> bool:
+        return self.interrupt is not None and self.interrupt.requested
+
     def run(self, request: RunRequest) -> Execution:
-        """Start ``request`` as the experiment's next trial and wait until it has ended."""
-        if self._thread is None or not self._thread.is_alive():
-            self._start()
+        """Start ``request`` as one of the experiment's next trials and wait until it has
+        ended (at once, ``interrupted``, after Ctrl-C or SIGTERM)."""
+        if self.interrupted:
+            return Execution("interrupted")
         with self._lock:
-            self._pending = request
-            self._ready.set()
-        thread = self._thread
+            if self._thread is None or not self._thread.is_alive():
+                self._start()
+            thread = self._thread
+        self.submit(request)
         assert thread is not None
         while not request.done.wait(0.1):
             if not thread.is_alive():  # the experiment ended under the run: a signal, an error
@@ -124,13 +137,19 @@ class Lane:
             failure, self._failure = self._failure, None
             raise failure
         with self._lock:
-            if self._pending is request:
-                self._pending = None
-        if self.interrupt is not None and self.interrupt.requested:
+            if request in self._pending:
+                self._pending.remove(request)
+        if self.interrupted:
             return Execution("interrupted", None, sorted(request.checkpoints))
         if request.execution is None:  # the experiment ended without telling of it
             return Execution("crashed", "the Ray Tune experiment ended during the run")
         return request.execution
+
+    def submit(self, request: RunRequest) -> None:
+        """Queue ``request`` for the experiment's next free slot, without waiting for it."""
+        with self._lock:
+            self._pending.append(request)
+            self._ready.set()
 
     def close(self) -> None:
         """No more runs: the experiment ends (once its trial in flight has, if any)."""
@@ -156,6 +175,7 @@ class Lane:
                     script=self.script,
                     entry=self.entry,
                     n_trials=-1,  # until the lane says no run is left
+                    parallel=self.slots,
                     command=self.command,
                     interrupt=self.interrupt,
                     locate=self.locate,
@@ -170,18 +190,19 @@ class Lane:
 
     # --- the experiment's side (TrialSource), called in Tune's thread ------------------------
     def suggest(self, key: str) -> dict[str, Any] | Wait | None:
-        if self._live:
-            return WAIT  # one run at a time
+        if len(self._live) >= self.slots:
+            return WAIT
         deadline = time.monotonic() + IDLE_WAIT_SECONDS
         while not self._ready.wait(POLL_SECONDS):
-            stopping = self.interrupt is not None and self.interrupt.requested
-            if stopping or time.monotonic() > deadline:
+            if self.interrupted or time.monotonic() > deadline:
                 return WAIT
         with self._lock:
-            request, self._pending = self._pending, None
-            self._ready.clear()
-            if request is None:
+            if not self._pending:
+                self._ready.clear()
                 return None if self._closed else WAIT
+            request = self._pending.popleft()
+            if not self._pending and not self._closed:
+                self._ready.clear()
             self._live[key] = request
             return request.params
 
@@ -211,7 +232,8 @@ class Lane:
         request = self._live.get(key)
         if request is not None:
             request.started = True
-            request.groups = _job_placement_groups()
+            if self.slots == 1:  # see finish
+                request.groups = _job_placement_groups()
             request.monitor.begin()
 
     def run_folder(self, key: str) -> Path:
@@ -236,10 +258,12 @@ class Lane:
                 # Tune failed it before it ran (a reused worker whose last trial did not end
                 # in time for the reset): the same run goes again once, on a fresh worker.
                 request.retried = True
-                self._pending = request
+                self._pending.appendleft(request)
                 self._ready.set()
                 return
-        if request.started:
+        if request.started and self.slots == 1:
+            # Only with one run at a time is every group made since the run started its own:
+            # with several, another trial's group made meanwhile is Tune's, in use.
             _remove_placement_groups(_job_placement_groups() - request.groups)
         status = "crashed" if error else "stopped" if request.stop_requested else "completed"
         request.execution = Execution(status, error, sorted(request.checkpoints))
@@ -248,6 +272,8 @@ class Lane:
 
 def _job_placement_groups() -> frozenset[str]:
     """This job's live placement groups (a group's id ends with its job's id)."""
+    if not ray.is_initialized():  # a lane driven by hand, without Ray
+        return frozenset()
     job = ray.get_runtime_context().get_job_id()
     return frozenset(
         group_id

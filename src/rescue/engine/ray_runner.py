@@ -1,6 +1,6 @@
 """Ray for a rescue or a sweep: started here (or attached to a cluster), stopped when done, and
-asked for one run at a time, which it runs as the next trial of the script's Ray Tune
-experiment (:mod:`rescue.engine.lane`)."""
+the lane whose runs are the trials of the script's Ray Tune experiment
+(:mod:`rescue.engine.lane`): a rescue's, one run at a time, or a sweep's, K at a time."""
 
 from __future__ import annotations
 
@@ -18,12 +18,10 @@ from rescue import layout
 from rescue.config import RayOptions
 from rescue.detectors.judge import JudgeSpec
 from rescue.engine.address import check_address
-from rescue.engine.experiment import TrialSource, run_experiment
 from rescue.engine.interrupt import Interrupt, Stopped
-from rescue.engine.lane import CheckpointListener, Execution, Lane, Monitor, RunRequest
+from rescue.engine.lane import Lane
 from rescue.errors import RescueError
 from rescue.worker.command_line import CommandSpec
-from rescue.worker.reporting import Metrics
 
 
 class RayRunner:
@@ -134,71 +132,26 @@ class RayRunner:
             ray.shutdown()
             self._started_here = False
 
-    def run(
+    def lane(
         self,
-        name: str,
         script: str,
         entry: str,
-        config: dict[str, Any],
-        monitor: Monitor,
-        resume_from: str | None = None,
-        command: CommandSpec | None = None,
-        log_dir: str | None = None,
-        on_checkpoint: CheckpointListener | None = None,
-        judge: JudgeSpec | None = None,
-        replay: list[Metrics] | None = None,
-    ) -> Execution:
-        """One run: ``train(config)`` from ``script``, or with ``command`` a plain script run
-        as a process; ``log_dir`` is the run's folder, named ``name``, where its output is kept
-        (its Tune trial folder takes the name too); ``on_checkpoint`` hears of each checkpoint
-        as its report arrives; ``judge``: how the run is judged in its worker, after ``replay``, the
-        reports it goes on from. The runs of one script are the trials of one Ray Tune
-        experiment (:mod:`rescue.engine.lane`)."""
-        if log_dir is None or Path(log_dir).name != name:
-            raise ValueError(f"a run's log_dir is its folder, named {name}: got {log_dir}")
-        lane = self._lane_for(script, entry, command, judge)
-        request = RunRequest(dict(config), monitor, log_dir, resume_from, on_checkpoint)
-        request.replay = list(replay or [])
-        return lane.run(request)
-
-    def experiment(
-        self,
-        loop: TrialSource,
-        name: str,
-        script: str,
-        entry: str,
-        n_trials: int,
-        parallel: int,
         command: CommandSpec | None = None,
         judge: JudgeSpec | None = None,
-    ) -> None:
-        """A sweep: up to ``n_trials`` trials that ``loop`` suggests, ``parallel`` at a time, as
-        the Ray Tune experiment ``name``, each judged in its worker as ``judge`` says."""
-        run_experiment(
-            loop,
-            name=name,
-            storage_path=self.storage_path,
-            resources=self.resources,
-            script=script,
-            entry=entry,
-            n_trials=n_trials,
-            parallel=parallel,
-            command=command,
-            interrupt=self.interrupt,
-            locate=self.checkpoint_uri,
-            judge=judge,
-        )
-
-    def _lane_for(
-        self, script: str, entry: str, command: CommandSpec | None, judge: JudgeSpec | None
+        name: str | None = None,
+        slots: int = 1,
     ) -> Lane:
+        """The lane of ``train(config)`` in ``script`` (or of ``command``, a plain script), its
+        runs judged in their workers as ``judge`` says, ``slots`` at a time, as the Ray Tune
+        experiment ``name`` (by default named after the time); the same lane while the job is
+        the same, closed at :meth:`shutdown`."""
         lane = self._lane
-        job = (script, entry, command, judge)
-        if lane is None or (lane.script, lane.entry, lane.command, lane.judge) != job:
+        job = (script, entry, command, judge, slots)
+        if lane is None or (lane.script, lane.entry, lane.command, lane.judge, lane.slots) != job:
             if lane is not None:
                 lane.close()
             self._lane = Lane(
-                f"rescue-{time.strftime('%Y%m%d-%H%M%S')}",
+                name or f"rescue-{time.strftime('%Y%m%d-%H%M%S')}",
                 self.storage_path,
                 self.resources,
                 script,
@@ -207,5 +160,6 @@ class RayRunner:
                 self.interrupt,
                 self.checkpoint_uri,
                 judge,
+                slots,
             )
         return self._lane

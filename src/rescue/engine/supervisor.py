@@ -18,8 +18,8 @@ from rescue.config import RescueConfig
 from rescue.detectors.judge import JudgeSpec
 from rescue.detectors.run_monitor import RunMonitor
 from rescue.engine.display import Display
-from rescue.engine.inputs import check_inputs
 from rescue.engine.lane import Execution
+from rescue.engine.live_run import LiveRun
 from rescue.engine.ray_runner import RayRunner
 from rescue.engine.record import RescueReport, RunRecord, remedy_entry
 from rescue.engine.resume import Continuation, Progress, resume_entry
@@ -229,14 +229,9 @@ class Supervisor:
         """One run under Ray, watched report by report; ``continued``: an interrupted run
         going on from its last checkpoint (``resume_from``), its reports up to it replayed
         first so that its history, report count and detectors see one run."""
-        cfg = self.job.config
-        folder = layout.run_folder(self.out, record.run)
-        folder.mkdir(parents=True, exist_ok=True)
-        spec = JudgeSpec.of(self.policy, cfg)
-        monitor = RunMonitor.of(
-            spec, folder / layout.METRICS, self.display.reported, self._deadline
-        )
-        started = time.monotonic()
+        spec = JudgeSpec.of(self.policy, self.job.config)
+        live = LiveRun.start(record, self.out, spec, self.display.reported, self._deadline)
+        monitor = live.monitor
         replayed = continued.reports if continued else []
 
         def checkpointed(report: int, path: str) -> None:
@@ -252,19 +247,9 @@ class Supervisor:
             if any(monitor.on_report(metrics) for metrics in replayed):
                 execution = Execution("stopped")
             else:
-                execution = self.runner.run(
-                    name=layout.run_name(record.run),
-                    script=str(self.job.script),
-                    entry=self.job.entry,
-                    config=record.config,
-                    monitor=monitor,
-                    resume_from=resume_from,
-                    command=self.job.command,
-                    log_dir=str(folder),
-                    on_checkpoint=checkpointed,
-                    judge=spec,
-                    replay=replayed,
-                )
+                job = self.job
+                lane = self.runner.lane(str(job.script), job.entry, job.command, spec)
+                execution = lane.run(live.request(resume_from, checkpointed, replayed))
                 # Ray Tune counts this attempt's reports from 1; the run's go on from the replay.
                 execution = replace(
                     execution,
@@ -275,14 +260,7 @@ class Supervisor:
         if continued:
             earlier = [(s, p) for s, p in continued.checkpoints if s <= monitor.stream.step]
             execution = replace(execution, checkpoints=earlier + execution.checkpoints)
-        if execution.status == "stopped" and monitor.verdict is None and monitor.reached_length:
-            execution = replace(execution, status="completed")  # stopped at its length: done
-        if execution.status == "crashed":
-            monitor.crashed(execution.error or "")
-        elif execution.status == "completed":
-            check_inputs(monitor, folder, self.job.entry, self.job.command)
-            monitor.completed()
-        record.ended(monitor, execution.status, execution.error, time.monotonic() - started)
+        live.end(execution, self.job.entry, self.job.command)
         record.checkpoints = execution.checkpoints
         self.display.run_ended(record)
         return monitor

@@ -7,13 +7,16 @@ rescue's restart is, from the trial's evidence and what every trial so far taugh
 knob (:mod:`rescue.policy.evidence`), and from its last checkpoint before the trouble when the
 remedy says ``restart: checkpoint``.
 
-The loop is Ray-free: an adapter (:mod:`rescue.engine.experiment`) asks it for configurations,
-hands it each trial's reports and says when a trial ended.
+The loop is Ray-free: it hands each trial to a lane (:mod:`rescue.engine.lane`, the one a
+rescue's runs go through, with K slots), which runs it as a trial of the sweep's Ray Tune
+experiment and says how it ended; each trial starts and ends as a rescue's run does
+(:mod:`rescue.engine.live_run`).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -24,9 +27,9 @@ from typing import Any, Literal, Protocol
 from rescue import layout
 from rescue.config import Domain, RescueConfig, Target
 from rescue.detectors.findings import Finding
-from rescue.detectors.judge import Judged, JudgeSpec
-from rescue.detectors.run_monitor import RunMonitor
-from rescue.engine.inputs import check_inputs
+from rescue.detectors.judge import JudgeSpec
+from rescue.engine.lane import Execution, RunRequest
+from rescue.engine.live_run import LiveRun
 from rescue.engine.record import RescueReport, RunRecord, remedy_entry
 from rescue.errors import RescueError
 from rescue.policy import CannotRemedy, Choice, Evidence, Observation, Policy, choose, observe
@@ -224,16 +227,22 @@ class SweepDisplay(Protocol):
 class _Live:
     trial: SweepTrial
     optuna_trial: Any
-    monitor: RunMonitor
-    started: float
-    history: list[float] = field(default_factory=list)
-    resume_from: str | None = None  # a rescue going on from its sick trial's checkpoint
-    moved: tuple[str, ...] = ()  # what its remedy drew anew
+    run: LiveRun
+    request: RunRequest
+    history: list[float] = field(default_factory=list)  # the objective, report by report
+    moved: tuple[str, ...] = ()  # what a rescue's remedy drew anew
+
+
+class Lanes(Protocol):
+    """What runs the sweep's trials (:class:`~rescue.engine.lane.Lane`)."""
+
+    def run(self, request: RunRequest) -> Execution: ...
 
 
 class SweepLoop:
-    """Asks the study for each trial's params, watches its reports, and tells the study how it
-    ended. ``key`` is the adapter's name for a trial (Ray Tune's trial id)."""
+    """Runs the sweep's trials on a lane, K at a time: asks the study for each trial's params,
+    monitors its reports, and tells the study how it ended. Each of the K slots is a thread
+    that runs one trial after another, as a rescue's loop runs one run after another."""
 
     def __init__(
         self,
@@ -259,12 +268,15 @@ class SweepLoop:
         self.misconfigured: Finding | None = None
         self.domains: dict[str, Domain] = {**config.knobs, **config.search}
         self.space = domains_space(self.domains, config.params)
-        self.live: dict[str, _Live] = {}
+        self.live: dict[int, _Live] = {}  # by trial number
         self.rescues: deque[tuple[SweepTrial, Choice]] = deque()
         # What every trial so far says of its knob values; a sick trial's remedy reads it.
         self.evidence = Evidence()
         self._polarities = {n: policy.polarity(k.role) for n, k in config.knobs.items()}
         self.redo: deque[SweepTrial] = deque()  # trials a killed supervisor left in flight
+        self.stopping = False  # a signal interrupted the sweep: no trial starts
+        # The slots' threads start and end trials; the study and report.json are one.
+        self._lock = threading.RLock()
         spent = float(report.resume.get("spent_seconds") or 0.0)
         self._clock = time.monotonic() - spent  # a resumed sweep's budget counts what was spent
         budget = config.budget.seconds
@@ -276,35 +288,69 @@ class SweepLoop:
     def asked(self) -> int:
         return len(self.report.runs)
 
-    def suggest(self, key: str) -> dict[str, Any] | None:
-        """The next trial's whole config, or None when the budget is spent."""
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            return None
-        if self.misconfigured is not None:
-            return None
-        if self.redo:
-            trial = self.redo.popleft()
-            return self._start(key, trial, self._rerun(trial), {})
-        if self.asked >= self.n_trials:
-            return None
-        changes: dict[str, list[Any]] = {}
-        parent: SweepTrial | None = None
-        choice: Choice | None = None
-        if self.rescues:
-            parent, choice = self.rescues.popleft()
-            space, fixed = self._rescue_space(parent, choice)
-            optuna_trial, values = self.study.ask(space, fixed)
-        else:
-            optuna_trial, values = self.study.ask(self.space)
-        config = {**self.config.params, **values}
-        trial = SweepTrial(run=self.asked, config=config, trial=optuna_trial.number)
-        if parent is not None:
-            trial.rescue_of = parent.run
-            changes = {k: [parent.config[k], v] for k, v in values.items() if v != parent.config[k]}
-            if parent.remedy is not None:
-                parent.remedy["changes"] = changes
-        self.report.runs.append(trial)
-        return self._start(key, trial, optuna_trial, changes, parent, choice)
+    def run(self, lanes: Lanes, parallel: int) -> None:
+        """Every trial the budget allows, ``parallel`` at a time, on ``lanes``. A trial that
+        a signal interrupted stays in flight (``running`` in report.json, for ``rescue
+        resume``), and no further trial starts."""
+        failures: list[BaseException] = []
+
+        def slot() -> None:
+            try:
+                while (live := self.next_trial()) is not None:
+                    execution = lanes.run(live.request)
+                    if execution.status == "interrupted":
+                        self.stopping = True
+                        return
+                    self.ended(live, execution)
+            except BaseException as exc:  # raised again in the caller's thread
+                self.stopping = True
+                failures.append(exc)
+
+        threads = [
+            threading.Thread(target=slot, name=f"rescue-sweep-slot-{i}", daemon=True)
+            for i in range(max(1, parallel))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():  # with a timeout: a signal is handled meanwhile
+                thread.join(0.2)
+        if failures:
+            raise failures[0]
+
+    def next_trial(self) -> _Live | None:
+        """The next trial, started (its folder, its monitor, its Optuna trial, report.json
+        saying it is in flight); None when the budget is spent."""
+        with self._lock:
+            if self.stopping or self.misconfigured is not None:
+                return None
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                return None
+            if self.redo:
+                trial = self.redo.popleft()
+                return self._start(trial, self._rerun(trial), {})
+            if self.asked >= self.n_trials:
+                return None
+            changes: dict[str, list[Any]] = {}
+            parent: SweepTrial | None = None
+            choice: Choice | None = None
+            if self.rescues:
+                parent, choice = self.rescues.popleft()
+                space, fixed = self._rescue_space(parent, choice)
+                optuna_trial, values = self.study.ask(space, fixed)
+            else:
+                optuna_trial, values = self.study.ask(self.space)
+            config = {**self.config.params, **values}
+            trial = SweepTrial(run=self.asked, config=config, trial=optuna_trial.number)
+            if parent is not None:
+                trial.rescue_of = parent.run
+                changes = {
+                    k: [parent.config[k], v] for k, v in values.items() if v != parent.config[k]
+                }
+                if parent.remedy is not None:
+                    parent.remedy["changes"] = changes
+            self.report.runs.append(trial)
+            return self._start(trial, optuna_trial, changes, parent, choice)
 
     def take_over(self, note_for: Callable[[SweepTrial], dict[str, Any]]) -> list[SweepTrial]:
         """Go on with a sweep whose supervisor stopped (:mod:`rescue.engine.resume`): trials
@@ -343,114 +389,71 @@ class SweepLoop:
 
     def _start(
         self,
-        key: str,
         trial: SweepTrial,
         optuna_trial: Any,
         changes: dict[str, list[Any]],
         parent: SweepTrial | None = None,
         choice: Choice | None = None,
-    ) -> dict[str, Any]:
-        """``parent``, ``choice``: the sick trial this one rescues, and its remedy."""
-        folder = self._folder(trial)
-        folder.mkdir(parents=True, exist_ok=True)
-        live = _Live(trial, optuna_trial, None, time.monotonic())  # type: ignore[arg-type]
-        if parent is not None and choice is not None:
-            live.moved = tuple(choice.space)
-            if choice.restart == "checkpoint":
-                live.resume_from = parent.checkpoint_before_trouble()
+    ) -> _Live:
+        """``parent``, ``choice``: the sick trial this one rescues, and its remedy; a remedy
+        that restarts from a checkpoint goes on from the sick trial's last one before the
+        trouble (every other trial starts afresh, also when run again)."""
+        history: list[float] = []
 
         def listener(step: int, metrics: Metrics, findings: list[Finding]) -> None:
             value = metrics.get(self.objective.metric)
             if isinstance(value, float):
-                live.history.append(value)
+                history.append(value)
             for finding in findings:
                 self.display.finding(trial, finding)
 
-        live.monitor = RunMonitor.of(
-            self.judge_spec, folder / layout.METRICS, listener, self.deadline
-        )
-        self.live[key] = live
+        def checkpointed(report: int, path: str) -> None:
+            trial.checkpoints.append((report, path))
+
+        run = LiveRun.start(trial, self.out, self.judge_spec, listener, self.deadline)
+        resume_from = None
+        if parent is not None and choice is not None and choice.restart == "checkpoint":
+            resume_from = parent.checkpoint_before_trouble()
+        request = run.request(resume_from, checkpointed)
+        moved = tuple(choice.space) if choice is not None else ()
+        live = _Live(trial, optuna_trial, run, request, history, moved)
+        self.live[trial.run] = live
         self.display.trial_started(trial, changes)
         self._save()  # in flight: `rescue resume` runs it again if this process stops
-        return trial.config
+        return live
 
     @property
     def judge_spec(self) -> JudgeSpec:
         """How each trial is judged, in its worker and by its monitor here."""
         return JudgeSpec.of(self.policy, self.config)
 
-    def on_report(self, key: str, metrics: Metrics, judged: Judged | None = None) -> bool:
-        """A report of trial ``key``, with its worker's judgment of it; True stops the trial."""
-        live = self.live.get(key)
-        return live is not None and live.monitor.on_report(metrics, judged)
+    def ended(self, live: _Live, execution: Execution) -> None:
+        """Trial ``live`` ended as ``execution`` says: by itself, stopped at its monitor's
+        request, or crashed."""
+        with self._lock:
+            if self.live.pop(live.trial.run, None) is None:
+                return
+            self._end(live, execution)
 
-    def take_ending(self, key: str, findings: list[Finding]) -> None:
-        live = self.live.get(key)
-        if live is not None:
-            live.monitor.take_ending(findings)
-
-    def replayed(self, key: str) -> list[Metrics]:
-        return []  # a sweep's trials start afresh
-
-    def run_folder(self, key: str) -> Path:
-        """Where trial ``key`` keeps its files (metrics.jsonl; a plain script's output)."""
-        return self._folder(self.live[key].trial)
-
-    def _folder(self, trial: SweepTrial) -> Path:
-        return layout.run_folder(self.out, trial.run)
-
-    def resume_from(self, key: str) -> str | None:
-        """A rescue whose remedy restarts from a checkpoint goes on from its sick trial's last
-        one before the trouble; every other trial starts afresh, also when run again."""
-        live = self.live.get(key)
-        return live.resume_from if live is not None else None
-
-    def checkpointed(self, key: str, report: int, path: str) -> None:
-        live = self.live.get(key)
-        if live is not None:
-            live.trial.checkpoints.append((report, path))
-
-    def started(self, key: str) -> None:
-        """Trial ``key`` started running: waiting for a slot or a worker is not a stall."""
-        live = self.live.get(key)
-        if live is not None:
-            live.monitor.begin()
-
-    def should_stop(self, key: str) -> bool:
-        live = self.live.get(key)
-        return live is not None and live.monitor.should_stop()
-
-    def finish(self, key: str, error: str | None = None) -> None:
-        """Trial ``key`` ended: by itself, stopped at our request, or with ``error``."""
-        live = self.live.pop(key, None)
-        if live is None:
-            return
-        monitor, trial = live.monitor, live.trial
-        monitor.close()
-        stopped = monitor.verdict is not None
-        cut = not stopped and error is None and monitor.out_of_time
-        status: Literal["stopped", "completed", "crashed"] = "completed"
-        if error is not None:
-            status = "crashed"
-            monitor.crashed(error)
-        elif stopped or cut:
-            status = "stopped"
-        else:
-            check_inputs(monitor, self._folder(trial), self.entry, self.command)
-            monitor.completed()
-        trial.ended(monitor, status, error, time.monotonic() - live.started)
+    def _end(self, live: _Live, execution: Execution) -> None:
+        trial = live.trial
+        live.run.end(execution, self.entry, self.command)
+        monitor = live.run.monitor
         verdict = monitor.verdict
+        # Stopped without a finding: the wall-clock budget was spent (a stop at the declared
+        # length is a completion).
+        cut = trial.status == "stopped" and verdict is None
         misconfigured = verdict is not None and verdict.signature == "misconfigured"
         if misconfigured and self.misconfigured is None:
             self.misconfigured = verdict
-        healthy = status == "completed" and not misconfigured
+        healthy = trial.status == "completed" and not misconfigured
         trial.outcome = "healthy" if healthy else "cut" if cut else "diagnosed"
         series = monitor.stream.series.get(self.objective.metric)
         trial.objective = series.last if series is not None else None
         # A crash is a bug in the script, unless it raised on NaN (then it is a sick run); a
         # trial without the metrics the cfg needs says nothing about its params either.
         bug = misconfigured or (
-            status == "crashed" and (verdict is None or verdict.signature == "crash")
+            trial.status == "crashed" and (verdict is None or verdict.signature == "crash")
         )
         if not cut and not bug:  # what its knob values did, for the rescues to come
             observation = self.evidence.add(
@@ -462,7 +465,7 @@ class SweepLoop:
                     trial.met_success,
                     trial.health,
                     monitor.stream,
-                    from_checkpoint=live.resume_from is not None,
+                    from_checkpoint=live.request.resume_from is not None,
                     moved=live.moved,
                 ),
                 self._polarities,
@@ -500,7 +503,7 @@ class SweepLoop:
         note = f"{signal_name} stopped the sweep during this trial; rescue resume goes on"
         self.study.close_interrupted(note)
         for live in self.live.values():
-            live.monitor.close()
+            live.run.monitor.close()
         self.live.clear()
         ended = sum(t.outcome != "running" for t in self.report.runs)
         self.report.outcome = "interrupted"  # type: ignore[assignment]
@@ -512,8 +515,8 @@ class SweepLoop:
 
     def result(self) -> SweepReport:
         """Close the sweep: the best healthy trial, the outcome and why."""
-        for key in list(self.live):  # trials the adapter never saw end
-            self.finish(key, error="the trial did not end before the sweep did")
+        for live in list(self.live.values()):  # trials no slot saw end
+            self.ended(live, Execution("crashed", "the trial did not end before the sweep did"))
         report = self.report
         done = [t for t in report.runs if isinstance(t, SweepTrial)]
         healthy = [t for t in rank(done, self.objective.mode) if t.outcome == "healthy"]
