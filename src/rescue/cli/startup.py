@@ -187,11 +187,12 @@ def _roles_in(raw: Any) -> tuple[str, ...]:
 
 def quiet_ray() -> None:
     """Ray's settings for a rescue or a sweep, in the environment its processes inherit when
-    it starts: no new-style Tune output, no auto loggers, no log dedup; its loggers quiet."""
+    it starts: no new-style Tune output, no auto loggers (the experiment names its own, see
+    :func:`rescue.engine.experiment.run_experiment`), no log dedup; its loggers quiet."""
     import logging
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     for name in ("ray", "ray.tune", "ray.train"):
         logging.getLogger(name).setLevel(logging.CRITICAL)

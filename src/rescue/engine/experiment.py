@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import ray
 from ray import tune
 from ray.tune.experiment import Trial
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.search import Searcher
 
@@ -371,7 +372,15 @@ def run_experiment(
             name=name,
             storage_path=storage_path,
             stop=stopper,
-            callbacks=[_LoopCallback(loop, stopper, locate=locate, searcher=searcher)],
+            # Tune's JSON and CSV loggers keep each trial's params.json and results; its
+            # TensorBoard logger is left out (with TUNE_DISABLE_AUTO_CALLBACK_LOGGERS): the
+            # results carry batches of reports, which it cannot plot, and tensorboardX
+            # imports torch in the driver, a second of every start.
+            callbacks=[
+                _LoopCallback(loop, stopper, locate=locate, searcher=searcher),
+                JsonLoggerCallback(),
+                CSVLoggerCallback(),
+            ],
             verbose=0,
             log_to_file=True,
             # A failed trial (also one killed at a stall) ends rather than being retried by
