@@ -3,6 +3,7 @@ scripted stand-in for the lane), and one real sweep under Ray Tune."""
 
 import json
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from rescue.config import load_config
 from rescue.detectors.findings import Finding
+from rescue.engine.lane import Execution
 from rescue.engine.sweep import (
     SweepLoop,
     SweepReport,
@@ -363,6 +365,72 @@ def test_a_crash_is_a_diagnosis_told_as_failed(tmp_path, write_cfg):
     assert trial.outcome == "diagnosed" and trial.diagnosis.signature == "crash"
     assert study.study.get_trials()[0].state == optuna.trial.TrialState.FAIL
     assert report.exit_code == 3
+
+
+class CountingLane(ScriptedLane):
+    """A scripted lane whose runs take a little while, counting how many run at once."""
+
+    def __init__(self, script, seconds=0.05):
+        super().__init__(script)
+        self.seconds, self.now, self.most = seconds, 0, 0
+        self.lock = threading.Lock()
+
+    def run(self, request):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(self.seconds)
+        try:
+            return super().run(request)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_k_slots_run_k_trials_at_a_time_each_started_and_ended_once(tmp_path, write_cfg):
+    loop, study = make_loop(tmp_path, write_cfg, 9)
+    lane = CountingLane(fake_losses)
+    loop.run(lane, parallel=3)
+    report = loop.result()
+    assert lane.most == 3 and len(lane.requests) == 9
+    assert [t.run for t in report.runs] == list(range(9))
+    assert all(t.outcome in ("healthy", "diagnosed") for t in report.runs)
+    assert sorted(t.trial for t in report.runs) == list(range(9))  # one Optuna trial each
+    states = {t.state for t in study.study.get_trials()}
+    assert optuna.trial.TrialState.RUNNING not in states
+
+
+def test_an_interrupted_trial_stays_in_flight_and_no_slot_starts_another(tmp_path, write_cfg):
+    """Ctrl-C: the lane says ``interrupted``; that trial stays running (rescue resume runs it
+    again), the others in flight end as they end, and no trial starts after."""
+    loop, _ = make_loop(tmp_path, write_cfg, 8)
+
+    class Interrupted(CountingLane):
+        def run(self, request):
+            if Path(request.log_dir).name == "run-003":
+                self.requests.append(request)
+                return Execution("interrupted")
+            return super().run(request)
+
+    lane = Interrupted(fake_losses)
+    loop.run(lane, parallel=2)
+    assert len(lane.requests) <= 5 and len(loop.report.runs) == len(lane.requests)
+    running = [t for t in loop.report.runs if t.outcome == "running"]
+    assert [t.run for t in running] == [3]
+    report = loop.interrupted("SIGINT")
+    assert report.outcome == "interrupted" and not loop.live
+
+
+def test_an_error_in_a_slot_is_raised_in_the_callers_thread(tmp_path, write_cfg):
+    loop, _ = make_loop(tmp_path, write_cfg, 4)
+
+    class Broken(ScriptedLane):
+        def run(self, request):
+            raise RuntimeError("the experiment could not start")
+
+    with pytest.raises(RuntimeError, match="could not start"):
+        loop.run(Broken(fake_losses), parallel=2)
+    assert len(loop.report.runs) <= 2  # no slot went on after it
 
 
 # --- a real sweep under Ray Tune -----------------------------------------------------------
