@@ -9,9 +9,11 @@ the end). Repeated, alternating, medians reported, at two run lengths.
 
 ``--processes`` measures what a user sees instead: ``python train.py`` against
 ``rescue train.py --config cfg.yaml`` (the console script, report page drawn), each a fresh
-process, rescue starting its own Ray (its start-up included), alternating. ``--before SRC``
-adds the same command run from another checkout's ``src`` (an earlier version), in the same
-alternation, for a side-by-side comparison.
+process, rescue starting its own Ray (its start-up included), alternating. Beside them, the
+floor of any supervisor built on Ray Tune: a fresh process that starts Ray, runs ``train`` as
+one bare Ray Tune trial (rescue's batching worker, Tune's auto loggers off) and stops Ray.
+``--before SRC`` adds the same command run from another checkout's ``src`` (an earlier
+version), in the same alternation, for a side-by-side comparison.
 
     python bench/overhead.py --processes --epochs 1700 --before /tmp/old/src
 """
@@ -106,6 +108,12 @@ def as_processes(repeats: int, epochs_list: list[int], page: bool, before: Path 
         argv = {
             "python train.py (direct)": [sys.executable, str(SCRIPT)]
             + [f"{k}={v}" for k, v in params.items()],
+            "bare Ray Tune trial (its own Ray)": [
+                sys.executable,
+                __file__,
+                "--bare-process",
+                str(cfg_path),
+            ],
             "rescue train.py (its own Ray)": rescue + options,
         }
         if before:
@@ -113,7 +121,7 @@ def as_processes(repeats: int, epochs_list: list[int], page: bool, before: Path 
         times: dict[str, list[float]] = {name: [] for name in argv}
         for i in range(repeats):
             for k, (name, command) in enumerate(argv.items()):
-                if name.startswith("rescue"):
+                if not name.startswith("python"):
                     command = command + ["--out", str(tmp / f"r{epochs}-{i}-{k}")]
                 env = env_before if name.endswith(str(before)) else None
                 start = time.perf_counter()
@@ -129,6 +137,17 @@ def as_processes(repeats: int, epochs_list: list[int], page: bool, before: Path 
     return "\n".join(lines) + "\n"
 
 
+def bare_process(cfg_path: Path, out: str) -> None:
+    """One bare Ray Tune trial of the example in this fresh process, with its own Ray."""
+    import yaml
+
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    params = yaml.safe_load(cfg_path.read_text())["params"]
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    bare_tune_of(SCRIPT, params, str(Path(out).resolve()))
+    ray.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
@@ -136,8 +155,13 @@ def main() -> None:
     parser.add_argument("--processes", action="store_true", help="fresh processes, own Ray")
     parser.add_argument("--no-page", action="store_true", help="--processes: rescue --no-page")
     parser.add_argument("--before", type=Path, help="--processes: also an earlier version's src")
+    parser.add_argument("--bare-process", type=Path, help=argparse.SUPPRESS)  # CFG, with --out
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+    if args.bare_process:
+        bare_process(args.bare_process, args.out)
+        return
     if args.processes:
         epochs = [int(e) for e in (args.epochs or "1000").split(",")]
         text = as_processes(args.repeats, epochs, not args.no_page, args.before)

@@ -28,7 +28,6 @@ from rescue.cli.startup import (
     check_resumable,
     check_study,
     cluster_address,
-    local_ray,
     opened,
     output_folder,
     quiet_ray,
@@ -39,7 +38,6 @@ from rescue.cli.startup import (
 from rescue.errors import RescueError
 
 if TYPE_CHECKING:
-    from rescue.engine.local_ray import LocalRay
     from rescue.engine.resume import Saved
     from rescue.engine.supervisor import Job
     from rescue.engine.trust import Launch
@@ -147,27 +145,19 @@ def _rescue(argv: list[str]) -> int:
     out = args.out or Path("rescue-runs") / f"{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     out = output_folder(out, "--out")
     start_fresh(out)
-    local = local_ray(address)
-    try:  # while this machine's Ray starts: the imports, the study
-        from rescue.engine.supervisor import Job
-        from rescue.engine.trust import remember
-        from rescue.search.study import RescueStudy, default_storage
 
-        storage = args.storage or default_storage(out)
-        study = opened(
-            storage,
-            lambda: RescueStudy(
-                storage, f"rescue-{out.name}", seed=args.seed, search=policy.search
-            ),
-        )
-        job = Job(script, entry, config, args.config.resolve(), command)
-        remember(_launch(out, job, storage, address))
-    except BaseException:
-        if local is not None:
-            local.stop()
-        raise
-    page = not args.no_page
-    return _supervise(job, policy, study, out, address, args.quiet, page=page, local=local)
+    from rescue.engine.supervisor import Job
+    from rescue.engine.trust import remember
+    from rescue.search.study import RescueStudy, default_storage
+
+    storage = args.storage or default_storage(out)
+    study = opened(
+        storage,
+        lambda: RescueStudy(storage, f"rescue-{out.name}", seed=args.seed, search=policy.search),
+    )
+    job = Job(script, entry, config, args.config.resolve(), command)
+    remember(_launch(out, job, storage, address))
+    return _supervise(job, policy, study, out, address, args.quiet, page=not args.no_page)
 
 
 def _launch(out: Path, job: Job, storage: str, address: str | None) -> Launch:
@@ -290,10 +280,8 @@ def _supervise(
     quiet: bool,
     saved: Saved | None = None,
     page: bool = True,
-    local: LocalRay | None = None,
 ) -> int:
-    """Run the supervisor under Ray (from ``saved``'s state when resuming); ``local``: this
-    machine's Ray, already starting."""
+    """Run the supervisor under Ray (from ``saved``'s state when resuming)."""
     quiet_ray()
     from rescue.cli.console import RescueConsole
     from rescue.engine.interrupt import Interrupt
@@ -305,7 +293,7 @@ def _supervise(
     cfg = job.config
     mirrors = open_mirrors(cfg.mirror, f"{job.script.stem} ({out})")
     interrupt = Interrupt()
-    runner = RayRunner.for_output(out, address, cfg.ray, interrupt, local)
+    runner = RayRunner.for_output(out, address, cfg.ray, interrupt)
     report = None
     with interrupt:  # a signal while Ray starts interrupts the first run
         try:

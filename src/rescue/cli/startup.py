@@ -18,7 +18,6 @@ from rescue.errors import RescueError
 
 if TYPE_CHECKING:
     from rescue.config import RescueConfig
-    from rescue.engine.local_ray import LocalRay
     from rescue.engine.trust import Launch
     from rescue.policy import Policy
     from rescue.worker.command_line import CommandSpec
@@ -184,20 +183,6 @@ def _roles_in(raw: Any) -> tuple[str, ...]:
     if not isinstance(knobs, dict):
         return ()  # the validation says what is wrong
     return tuple({str(k.get("role")) for k in knobs.values() if isinstance(k, dict)})
-
-
-def local_ray(address: str | None) -> LocalRay | None:
-    """Without a cluster, this machine's Ray, started now in the background: it takes
-    seconds, which the rest of the start (imports, opening the study) fills. The caller stops
-    it (``stop()``) should the start fail before a runner takes it."""
-    import ray
-
-    if address or ray.is_initialized():  # a cluster, or the caller's Ray (a test's)
-        return None
-    quiet_ray()  # its settings in the environment its processes inherit
-    from rescue.engine.local_ray import LocalRay
-
-    return LocalRay()
 
 
 def quiet_ray() -> None:

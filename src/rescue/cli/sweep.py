@@ -22,11 +22,8 @@ from rescue.errors import RescueError
 if TYPE_CHECKING:
     from rescue.cli.console import SweepConsole
     from rescue.config import RescueConfig
-    from rescue.engine.local_ray import LocalRay
     from rescue.engine.resume import SweepResume
-    from rescue.engine.sweep import Objective, SweepLoop
-    from rescue.policy import Policy
-    from rescue.worker.command_line import CommandSpec
+    from rescue.engine.sweep import SweepLoop
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,13 +79,13 @@ def sweep_main(argv: list[str]) -> int:
         raise RescueError("--trials and --parallel: expected positive integers")
     from rescue.cli.startup import (
         cluster_address,
-        local_ray,
+        opened,
         output_folder,
         read_cfg,
         start_fresh,
         what_to_run,
     )
-    from rescue.engine.sweep import choose_objective
+    from rescue.engine.sweep import SweepLoop, SweepReport, choose_objective
 
     config, policy = read_cfg(args.config)
     if config.mirror.mlflow or config.mirror.tensorboard:
@@ -100,36 +97,13 @@ def sweep_main(argv: list[str]) -> int:
         raise RescueError(f"{args.config}: expected knobs or search params to sweep over")
     objective = choose_objective(config, args.metric, args.mode)
     script, entry, command = what_to_run(args, config)
-    address = cluster_address(args, config)  # checked before the folder and the study are made
+    cluster_address(args, config)  # checked before the folder and the study are made
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = output_folder(args.out or Path("rescue-runs") / f"{script.stem}-sweep-{stamp}", "--out")
     start_fresh(out)
-    local = local_ray(address)
-    try:  # while this machine's Ray starts
-        loop, resume = _sweep_loop(args, config, policy, objective, script, entry, command, out)
-    except BaseException:
-        if local is not None:
-            local.stop()
-        raise
-    return _run(loop, resume, script, args.address, args.quiet, local)
 
-
-def _sweep_loop(
-    args: argparse.Namespace,
-    config: RescueConfig,
-    policy: Policy,
-    objective: Objective,
-    script: Path,
-    entry: str,
-    command: CommandSpec | None,
-    out: Path,
-) -> tuple[SweepLoop, SweepResume]:
-    """A new sweep's loop and what resuming it needs, its study opened and its launch
-    remembered."""
-    from rescue.cli.startup import opened
     from rescue.engine.resume import SweepResume
-    from rescue.engine.sweep import SweepLoop, SweepReport
     from rescue.search.study import SweepStudy, default_storage
 
     storage = args.storage or default_storage(out)
@@ -182,7 +156,7 @@ def _sweep_loop(
     remember(
         Launch.of(out, script, entry, resume.command, report.config_file, storage, args.address)
     )
-    return loop, resume
+    return _run(loop, resume, script, args.address, args.quiet)
 
 
 def resume_sweep(args: argparse.Namespace) -> int:
@@ -264,15 +238,9 @@ def _console(config: RescueConfig, quiet: bool) -> SweepConsole:
 
 
 def _run(
-    loop: SweepLoop,
-    resume: SweepResume,
-    script: Path,
-    address: str | None,
-    quiet: bool,
-    local: LocalRay | None = None,
+    loop: SweepLoop, resume: SweepResume, script: Path, address: str | None, quiet: bool
 ) -> int:
-    """The sweep's trials under Ray Tune, then its verdict; ``local``: this machine's Ray,
-    already starting."""
+    """The sweep's trials under Ray Tune, then its verdict."""
     from rescue.cli.startup import quiet_ray
     from rescue.engine.interrupt import Interrupt
     from rescue.engine.ray_runner import RayRunner
@@ -281,7 +249,7 @@ def _run(
     quiet_ray()
     config, out = loop.config, loop.out
     interrupt = Interrupt()
-    runner = RayRunner.for_output(out, address, config.ray, interrupt, local)
+    runner = RayRunner.for_output(out, address, config.ray, interrupt)
     # Each resume is a new Ray Tune experiment beside the first.
     name = "sweep" if not resume.resumes else f"sweep-resume-{resume.resumes}"
     command = CommandSpec.from_dict(resume.command)

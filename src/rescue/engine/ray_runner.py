@@ -5,10 +5,13 @@ the lane whose runs are the trials of the script's Ray Tune experiment
 from __future__ import annotations
 
 import gc
+import logging
+import os
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import ray
 
@@ -18,7 +21,6 @@ from rescue.detectors.judge import JudgeSpec
 from rescue.engine.address import check_address
 from rescue.engine.interrupt import Interrupt, Stopped
 from rescue.engine.lane import Lane
-from rescue.engine.local_ray import LocalRay, keep_working_directory, local_options, quiet_options
 from rescue.errors import RescueError
 from rescue.worker.command_line import CommandSpec
 
@@ -33,9 +35,7 @@ class RayRunner:
         cpus_per_run: float = 1,
         gpus_per_run: float = 0,
         interrupt: Interrupt | None = None,
-        local: LocalRay | None = None,
     ) -> None:
-        """``local``: this machine's Ray, already starting in the background."""
         self.storage_path = (
             str(Path(storage_path).resolve())
             if "://" not in str(storage_path)
@@ -44,7 +44,6 @@ class RayRunner:
         self.address = address
         self.resources = {"cpu": cpus_per_run, "gpu": gpus_per_run}
         self.interrupt = interrupt
-        self.local = local
         self._started_here = False
         self._lane: Lane | None = None
 
@@ -55,17 +54,15 @@ class RayRunner:
         address: str | None,
         options: RayOptions,
         interrupt: Interrupt | None = None,
-        local: LocalRay | None = None,
     ) -> RayRunner:
         """Results under ``ray.storage_path`` or ``out/ray``; ``address`` (``--address``) wins
-        over ``ray.address``; ``local``: this machine's Ray, already starting."""
+        over ``ray.address``."""
         return cls(
             storage_path=options.storage_path or out / layout.RAY,
             address=address or options.address,
             cpus_per_run=options.cpus_per_run,
             gpus_per_run=options.gpus_per_run,
             interrupt=interrupt,
-            local=local,
         )
 
     def checkpoint_uri(self, path: str) -> str:
@@ -75,24 +72,16 @@ class RayRunner:
         return f"{scheme}://{path}" if sep else path
 
     def start(self) -> None:
-        keep_working_directory()
-        if self.local is not None:  # started in the background: wait for it
-            self._started_here = True
-            self.local.wait()
-        elif ray.is_initialized():  # the caller's Ray (a test's, a notebook's): theirs to stop
+        # Runs keep the user's working directory, as when the script runs by hand.
+        os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+        if ray.is_initialized():  # the caller's Ray (a test's, a notebook's): theirs to stop
             self._check_resources()
             return
-        else:
-            self._init()
-        self._started_here = True
-        try:
-            self._check_resources()
-        except RescueError:
-            self.shutdown()
-            raise
-
-    def _init(self) -> None:
-        options = quiet_options()
+        options: dict[str, Any] = dict(
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
+        )
         try:
             if self.address:
                 options["runtime_env"] = {"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}}
@@ -102,13 +91,20 @@ class RayRunner:
                 except ConnectionError as exc:
                     raise RescueError(f"--address {self.address}: {exc}") from None
             else:
-                ray.init(**local_options())
+                # "local": a fresh instance, never one a `ray start` left running here.
+                ray.init(address="local", num_cpus=os.cpu_count() or 1, **options)
         except SystemExit as exc:
             # ray.init's own SIGTERM handler exits; nothing has run yet: stop as at once.
             if exc.code != signal.SIGTERM:
                 raise
             ray.shutdown()
             raise Stopped(signal.SIGTERM, hard=True) from None
+        self._started_here = True
+        try:
+            self._check_resources()
+        except RescueError:
+            self.shutdown()
+            raise
 
     def _check_resources(self) -> None:
         """A run asking for more than any node offers would wait forever without a word: on
@@ -133,17 +129,13 @@ class RayRunner:
         if self._lane is not None:
             self._lane.close()
             self._lane = None
-        if self._started_here:
+        if self._started_here and ray.is_initialized():
             # Tune's experiment leaves Ray handles in cyclic garbage. Freed after Ray's
             # shutdown, by whichever thread collects next (the page's, drawing meanwhile),
             # each would abort the process ("the core worker has already been shutdown").
             gc.collect()
-        if self.local is not None:  # also when its start failed or was never waited for
-            self.local.stop()
-            self.local = None
-        elif self._started_here and ray.is_initialized():
             ray.shutdown()
-        self._started_here = False
+            self._started_here = False
 
     def lane(
         self,
