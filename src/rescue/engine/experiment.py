@@ -339,17 +339,16 @@ def run_experiment(
     resources: dict[str, float],
     script: str,
     entry: str,
-    n_trials: int,
     parallel: int = 1,
     command: CommandSpec | None = None,
     interrupt: Interrupt | None = None,
     locate: Callable[[str], str] = str,
     judge: JudgeSpec | None = None,
 ) -> None:
-    """Run up to ``n_trials`` trials of ``train(config)`` (or of ``command``, a plain script)
-    that ``loop`` suggests, ``parallel`` at a time, each with ``resources``; a requested
-    ``interrupt`` stops them all; ``locate`` turns a checkpoint's path into where it is;
-    ``judge``: how each trial is judged in its worker (else the loop judges its reports)."""
+    """Run the trials of ``train(config)`` (or of ``command``, a plain script) that ``loop``
+    suggests, until it says none is left, ``parallel`` at a time, each with ``resources``; a
+    requested ``interrupt`` stops them all; ``locate`` turns a checkpoint's path into where it
+    is; ``judge``: how each trial is judged in its worker (else the loop judges its reports)."""
     if command is not None:
         function = tune.with_parameters(command_trial, spec=command, judge=judge)
     else:
@@ -361,7 +360,7 @@ def run_experiment(
         param_space={},
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            num_samples=n_trials,
+            num_samples=-1,  # until the loop says no trial is left
             # Reusing a worker saves seconds of imports per trial; a plain script's trial may
             # still be reading its stopped process's output when Tune resets the worker, which
             # then fails the next trial, so those get a fresh worker each.

@@ -63,7 +63,7 @@ class Execution:
     checkpoints: list[tuple[int, str]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False)  # one request is itself, never another equal to it (the queue)
 class RunRequest:
     """One run handed to the lane, and what became of it."""
 
@@ -174,7 +174,6 @@ class Lane:
                     resources=self.resources,
                     script=self.script,
                     entry=self.entry,
-                    n_trials=-1,  # until the lane says no run is left
                     parallel=self.slots,
                     command=self.command,
                     interrupt=self.interrupt,
