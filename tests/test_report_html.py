@@ -298,7 +298,7 @@ def test_a_rendering_failure_costs_the_page_not_report_json(tmp_path, monkeypatc
     from rescue.page import writer as report_writer
     from rescue.page.meanwhile import page_drawn_meanwhile
 
-    def broken(out):
+    def broken(out, figures=None):
         raise RuntimeError("no fonts")
 
     monkeypatch.setattr(report_writer, "write_report", broken)
@@ -316,7 +316,7 @@ def test_the_page_is_drawn_while_ray_stops_and_waited_for(tmp_path, monkeypatch)
 
     started, drawn = threading.Event(), []
 
-    def slow(out):
+    def slow(out, figures=None):
         started.set()
         time.sleep(0.3)
         drawn.append(out)
@@ -330,6 +330,70 @@ def test_the_page_is_drawn_while_ray_stops_and_waited_for(tmp_path, monkeypatch)
     with page_drawn_meanwhile(tmp_path, draw=False):
         pass
     assert drawn == [tmp_path]
+
+
+def _count_run_figures(monkeypatch) -> list[int]:
+    """The runs whose figures are drawn from now on, in order."""
+    from rescue.page import writer
+
+    drawn, real = [], writer.run_figure
+
+    def counted(data, run):
+        drawn.append(run.run)
+        return real(data, run)
+
+    monkeypatch.setattr(writer, "run_figure", counted)
+    return drawn
+
+
+def test_a_run_figure_is_drawn_again_only_when_the_run_changed_or_its_png_is_gone(
+    tmp_path, monkeypatch
+):
+    from rescue.page.writer import DrawnFigures
+
+    out = _rescued(tmp_path)
+    figures = DrawnFigures()
+    drawn = _count_run_figures(monkeypatch)
+    first = (write_report(out, figures), (out / "report.html").read_text())
+    assert drawn == [0, 1]
+    second = (write_report(out, figures), (out / "report.html").read_text())
+    assert drawn == [0, 1]  # nothing changed: the page is the same, no figure drawn
+
+    def ids_out(page: str) -> str:  # the overview, drawn anew, has new SVG element ids
+        return re.sub(r"[0-9a-f]{10}", "", page)
+
+    assert ids_out(second[1]) == ids_out(first[1]) and second[0].pngs == first[0].pngs
+    _write_history(out, 1, _healthy_history()[:30])  # run 1's metrics are not what they were
+    (out / "plots" / "run-000.png").unlink()
+    write_report(out, figures)
+    assert drawn == [0, 1, 0, 1]
+    _check_page(out)
+
+
+def test_the_painter_draws_ended_runs_while_the_next_run_reports_and_the_page_reuses_them(
+    tmp_path, monkeypatch
+):
+    from rescue.page.meanwhile import PagePainter
+
+    out = _rescued(tmp_path)
+    saved = json.loads((out / "report.json").read_text())
+    saved["runs"][1]["status"] = "running"  # run 1 is training: only run 0 has ended
+    (out / "report.json").write_text(json.dumps(saved))
+    drawn = _count_run_figures(monkeypatch)
+    painter = PagePainter(out)
+    painter.run_started(RunRecord(run=1, config={}), {})
+    assert drawn == [] and painter._ahead is None  # not while the run starts
+    painter.reported(0, {"loss": 0.4}, [])
+    painter.reported(1, {"loss": 0.3}, [])  # one drawing per ended run
+    painter._ahead.join(30)
+    assert drawn == [0]
+    (tmp_path / "again").mkdir()
+    _rescued(tmp_path / "again")  # run 1 ended as report.json says
+    shutil.copy(tmp_path / "again" / "out" / "report.json", out / "report.json")
+    with painter.finally_drawn():
+        pass
+    assert drawn == [0, 1]  # run 0 was not drawn again
+    _check_page(out)
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")

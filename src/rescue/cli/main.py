@@ -288,26 +288,27 @@ def _supervise(
     from rescue.engine.ray_runner import RayRunner
     from rescue.engine.supervisor import Supervisor
     from rescue.mirror.base import Displays, open_mirrors
-    from rescue.page.meanwhile import page_drawn_meanwhile
+    from rescue.page.meanwhile import PagePainter
 
     cfg = job.config
     mirrors = open_mirrors(cfg.mirror, f"{job.script.stem} ({out})")
     interrupt = Interrupt()
     runner = RayRunner.for_output(out, address, cfg.ray, interrupt)
+    painter = PagePainter(out)
     report = None
     with interrupt:  # a signal while Ray starts interrupts the first run
         try:
             runner.start()
             interrupt.reinstall()
             console = RescueConsole(quiet=quiet, run_length=cfg.budget.reports_per_run, page=page)
-            display = Displays(console, mirrors)
+            display = Displays(console, [*mirrors, painter] if page else mirrors)
             supervisor = Supervisor(
                 job, policy, runner, study, out, display, saved.report if saved else None
             )
             report = supervisor.rescue(saved.progress if saved else None)
         finally:
             ended = report is not None and report.outcome != "interrupted"
-            with page_drawn_meanwhile(out, draw=page and ended):
+            with painter.finally_drawn(draw=page and ended):
                 runner.shutdown()
     code = interrupt.exit_code if report.outcome == "interrupted" else report.exit_code
     if not quiet or code:
