@@ -55,8 +55,8 @@ def record_stops() -> list[float]:
     stops: list[float] = []
     on_report = RunMonitor.on_report
 
-    def timed(self, metrics):
-        stop = on_report(self, metrics)
+    def timed(self, metrics, judged=None):
+        stop = on_report(self, metrics, judged)
         if stop:
             stops.append(time.time())
         return stop
