@@ -85,6 +85,28 @@ def fake_trial(key, status=Trial.RUNNING):
     )
 
 
+def test_a_free_slot_never_holds_up_tunes_loop_while_a_trial_is_in_flight(tmp_path, write_cfg):
+    from rescue.engine.experiment import WAIT
+
+    loop = make_loop(tmp_path, write_cfg, 2)
+    lane = lane_for(loop, 2)
+    first = start(loop, lane, "first")
+    asked = time.monotonic()
+    assert lane.suggest("second") is WAIT  # nothing queued: Tune goes on with "first"
+    assert time.monotonic() - asked < 0.05
+    second = loop.next_trial()
+    lane.submit(second.request)
+    assert lane.suggest("second") == second.request.params
+    lane.finish("first")
+    lane.finish("second")
+    for live in (first, second):
+        end(loop, live)
+    lane.close()
+    asked = time.monotonic()
+    assert lane.suggest("none") is None  # idle and closed: no trial is left
+    assert time.monotonic() - asked < 0.5
+
+
 def test_only_a_running_silent_trial_is_killed_once_and_recorded_as_a_stall(tmp_path, write_cfg):
     loop = make_loop(tmp_path, write_cfg, 4, stall_seconds=0.2)
     lane = lane_for(loop, 4)

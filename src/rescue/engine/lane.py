@@ -33,6 +33,8 @@ from rescue.worker.reporting import Metrics
 
 # With no trial in flight Tune sleeps a second between asking for the next trial, so an idle
 # lane waits here instead, for up to this long, waking for a stop several times a second.
+# With a trial in flight it never waits: Tune's loop must go on taking that trial's results
+# (its worker waits for each to be taken) and polling it for stalls.
 IDLE_WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.1
 
@@ -189,7 +191,7 @@ class Lane:
 
     # --- the experiment's side (TrialSource), called in Tune's thread ------------------------
     def suggest(self, key: str) -> dict[str, Any] | Wait | None:
-        if len(self._live) >= self.slots:
+        if len(self._live) >= self.slots or (self._live and not self._ready.is_set()):
             return WAIT
         deadline = time.monotonic() + IDLE_WAIT_SECONDS
         while not self._ready.wait(POLL_SECONDS):
